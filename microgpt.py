@@ -1,0 +1,419 @@
+"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
+
+Read it top to bottom: dataset, tokenizer, autograd, model, loss, optimizer, training,
+sampling, and the command line. `python microgpt.py` trains on names.txt and prints new names.
+"""
+import argparse
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+
+# ------------------------------------------------------------------------------------------------
+# Dataset: one document per line. We hold some documents out (validation) so we can tell
+# learning the language of the names from memorizing the training list.
+
+
+def load_docs(path):
+    """Return the documents in the UTF-8 text file `path`: one per line, stripped, blanks dropped."""
+    with open(path, encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def split_docs(docs, seed):
+    """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000 (makemore's rule).
+
+    Returns (train, val), two lists of strings."""
+    docs = list(docs)
+    random.Random(seed).shuffle(docs)
+    n_val = min(1000, len(docs) // 10)
+    return docs[n_val:], docs[:n_val]
+
+
+# ------------------------------------------------------------------------------------------------
+# Tokenizer: each character is a token. One extra token, BOS, marks where a document begins
+# and, predicted as the next token, where it ends.
+
+
+def encode(doc, chars):
+    """Map a string to token ids: chars[i] has id i (chars is the sorted vocabulary)."""
+    stoi = {ch: i for i, ch in enumerate(chars)}
+    return [stoi[ch] for ch in doc]
+
+
+def decode(ids, chars):
+    """Map token ids (without BOS) back to a string."""
+    return "".join(chars[i] for i in ids)
+
+
+# ------------------------------------------------------------------------------------------------
+# Autograd: every number in the model is a Value that remembers which Values it was computed
+# from (its children) and the local derivative of itself with respect to each of them.
+# backward() applies the chain rule: walk the graph from the output back to the leaves, and
+# hand each child (local gradient) * (gradient of the output with respect to this node).
+
+
+class Value:
+    """A scalar in a computation graph: `data` (float), `grad` (d output / d this, after backward)."""
+
+    __slots__ = ("data", "grad", "_children", "_local_grads")  # many millions are made: keep them small
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data = data
+        self.grad = 0.0
+        self._children = children
+        self._local_grads = local_grads
+
+    def __add__(self, other):  # a + b;  d/da = 1, d/db = 1
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data + other.data, (self, other), (1.0, 1.0))
+
+    def __mul__(self, other):  # a * b;  d/da = b, d/db = a
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __pow__(self, k):  # a ** k for a plain number k;  d/da = k * a ** (k - 1)
+        return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
+
+    def exp(self):  # e ** a;  d/da = e ** a
+        e = math.exp(self.data)
+        return Value(e, (self,), (e,))
+
+    def log(self):  # ln a;  d/da = 1 / a
+        return Value(math.log(self.data), (self,), (1.0 / self.data,))
+
+    def tanh(self):  # tanh a;  d/da = 1 - tanh(a) ** 2
+        t = math.tanh(self.data)
+        return Value(t, (self,), (1.0 - t * t,))
+
+    def relu(self):  # max(0, a);  d/da = 1 if a > 0 else 0
+        return Value(max(0.0, self.data), (self,), (float(self.data > 0),))
+
+    # The rest are compositions of the ops above, so they need no gradients of their own.
+    def __neg__(self):  # -a
+        return self * -1.0
+
+    def __sub__(self, other):  # a - b
+        return self + (-other)
+
+    def __truediv__(self, other):  # a / b
+        return self * other ** -1.0
+
+    def __radd__(self, other):  # 2 + a
+        return self + other
+
+    def __rmul__(self, other):  # 2 * a
+        return self * other
+
+    def __rsub__(self, other):  # 2 - a
+        return -self + other
+
+    def __rtruediv__(self, other):  # 2 / a
+        return self ** -1.0 * other
+
+    def __repr__(self):
+        return f"Value(data={self.data}, grad={self.grad})"
+
+    def backward(self):
+        """Set .grad of every Value this one depends on to d self / d that Value (accumulating).
+
+        The graph is walked with an explicit stack, not recursion, so a deep graph cannot hit
+        Python's recursion limit. Children come before parents in `order` (a topological order).
+        """
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
+                order.append(node)
+            elif node not in seen:
+                seen.add(node)
+                stack.append((node, True))
+                stack.extend((child, False) for child in node._children if child not in seen)
+        self.grad = 1.0
+        for node in reversed(order):  # parents before children: each grad is complete when used
+            if node.grad:  # a zero gradient has nothing to hand on
+                for child, local_grad in zip(node._children, node._local_grads):
+                    child.grad += local_grad * node.grad
+
+
+# ------------------------------------------------------------------------------------------------
+# Building blocks, written with the atomic ops above. Vectors are lists of Values; a matrix is a
+# list of rows, [out][in], as PyTorch stores nn.Linear.weight.
+
+
+def linear(x, w):
+    """y = w @ x: x has len(w[0]) Values, w is [out][in]; returns out Values (no bias)."""
+    return [sum(wi * xi for wi, xi in zip(row, x)) for row in w]
+
+
+def softmax(logits):
+    """exp(z_i) / sum_j exp(z_j) over a list of Values. Subtracting the max changes nothing
+    mathematically and keeps exp from overflowing."""
+    m = max(z.data for z in logits)
+    exps = [(z - m).exp() for z in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def layernorm(x, weight, bias, eps=1e-5):
+    """Normalize x to mean 0, variance 1, then scale and shift (Ba et al. 2016). All len n."""
+    n = len(x)
+    mean = sum(x) / n
+    var = sum((xi - mean) ** 2 for xi in x) / n
+    rstd = (var + eps) ** -0.5
+    return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
+
+
+def gelu(x):
+    """GELU in GPT-2's tanh form (Hendrycks & Gimpel 2016), elementwise over a list of Values:
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    c = math.sqrt(2.0 / math.pi)
+    return [0.5 * xi * (1.0 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
+
+
+def cross_entropy(logits, target):
+    """-log softmax(logits)[target]: the surprise, in nats, of the correct next token."""
+    return -softmax(logits)[target].log()
+
+
+# ------------------------------------------------------------------------------------------------
+# Model: GPT-2 (Radford et al. 2019) in miniature. A token's embedding plus its position's
+# embedding goes through n_layer blocks; each block lets the token look at earlier tokens
+# (attention, Vaswani et al. 2017) and then think on its own (MLP). Residual connections
+# (x = x + f(x)) keep a clean path for the gradient; LayerNorm before each f keeps scales sane.
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int  # characters + BOS
+    block_size: int  # longest sequence the model sees: the positions in wpe
+    n_layer: int = 1
+    n_head: int = 4
+    n_embd: int = 16
+
+
+def init_params(config, rng, std=0.08):
+    """All parameters in one ordered dict, named as in GPT-2. Matrices are lists of rows of Values
+    ([out][in]); vectors are lists of Values. Weights start as Gaussian noise (std `std`),
+    LayerNorm at the identity (weight 1, bias 0)."""
+    def matrix(n_out, n_in):
+        return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
+
+    def vector(n, value):
+        return [Value(value) for _ in range(n)]
+
+    C = config.n_embd
+    params = {"wte": matrix(config.vocab_size, C), "wpe": matrix(config.block_size, C)}
+    for i in range(config.n_layer):
+        params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"] = vector(C, 1.0), vector(C, 0.0)
+        for name in ("wq", "wk", "wv", "wo"):
+            params[f"h.{i}.attn.{name}"] = matrix(C, C)
+        params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"] = vector(C, 1.0), vector(C, 0.0)
+        params[f"h.{i}.mlp.fc"] = matrix(4 * C, C)
+        params[f"h.{i}.mlp.proj"] = matrix(C, 4 * C)
+    params["ln_f.weight"], params["ln_f.bias"] = vector(C, 1.0), vector(C, 0.0)
+    params["lm_head"] = matrix(config.vocab_size, C)
+    return params
+
+
+def parameters(params):
+    """Every parameter Value in `params`, flattened in a fixed order."""
+    flat = []
+    for p in params.values():
+        for row in p:
+            flat.extend(row if isinstance(row, list) else [row])
+    return flat
+
+
+def gpt(token, pos, kv_cache, params, config):
+    """Run one token at position `pos` through the model; return vocab_size logits (Values).
+
+    kv_cache holds, per layer, the keys and values of the positions before this one; this
+    token's key and value are appended to it. Attending only to what is in the cache is what
+    makes the model causal: a position can never see a later one.
+    """
+    x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
+    head_dim = config.n_embd // config.n_head
+    scale = 1.0 / math.sqrt(head_dim)  # keeps score variance ~1 as head_dim grows: softmax stays soft
+    for i in range(config.n_layer):
+        h = layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
+        q = linear(h, params[f"h.{i}.attn.wq"])
+        keys, values = kv_cache[i]
+        keys.append(linear(h, params[f"h.{i}.attn.wk"]))
+        values.append(linear(h, params[f"h.{i}.attn.wv"]))
+        heads = []  # [n_embd]: each head's output, side by side
+        for s in range(0, config.n_embd, head_dim):  # each head attends in its own slice
+            scores = [sum(qi * ki for qi, ki in zip(q[s:s + head_dim], k[s:s + head_dim])) * scale
+                      for k in keys]  # [pos + 1]
+            weights = softmax(scores)
+            heads += [sum(w * v[j] for w, v in zip(weights, values)) for j in range(s, s + head_dim)]
+        x = [a + b for a, b in zip(x, linear(heads, params[f"h.{i}.attn.wo"]))]
+        h = layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
+        h = linear(gelu(linear(h, params[f"h.{i}.mlp.fc"])), params[f"h.{i}.mlp.proj"])
+        x = [a + b for a, b in zip(x, h)]
+    x = layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
+    return linear(x, params["lm_head"])  # [vocab_size]
+
+
+def empty_cache(config):
+    """A fresh KV cache: per layer, a list of keys and a list of values."""
+    return [([], []) for _ in range(config.n_layer)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Loss: a document is [BOS] + its characters + [BOS]; at every position the model predicts the
+# next token. The loss is the mean cross-entropy over every position of every document.
+
+
+def doc_losses(tokens, params, config):
+    """Cross-entropy (a Value) at each position of `tokens`: L+1 of them for L characters, or
+    fewer if the document is longer than block_size."""
+    kv_cache = empty_cache(config)
+    n = min(config.block_size, len(tokens) - 1)
+    return [cross_entropy(gpt(tokens[pos], pos, kv_cache, params, config), tokens[pos + 1])
+            for pos in range(n)]
+
+
+def batch_loss(docs, params, config):
+    """Mean cross-entropy (a Value) over every position of every token list in `docs`."""
+    losses = [loss for tokens in docs for loss in doc_losses(tokens, params, config)]
+    return sum(losses) / len(losses)
+
+
+# ------------------------------------------------------------------------------------------------
+# Optimizer: Adam (Kingma & Ba 2015). Each parameter moves against a running average of its
+# gradient (m), divided by a running average of its squared gradient (v), so every parameter
+# takes steps of about the learning rate whatever the scale of its gradient.
+
+
+def lr_at(step, max_steps, learning_rate, warmup):
+    """Learning rate at `step` (0-based): linear warmup over `warmup` steps, then linear decay
+    to 0 at max_steps. Warmup keeps the first, noisy Adam steps small."""
+    if step < warmup:
+        return learning_rate * (step + 1) / warmup
+    return learning_rate * (max_steps - step) / max(1, max_steps - warmup)
+
+
+def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
+    """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
+    same length, updated in place; t is the 1-based step count. Grads are reset to 0."""
+    for i, p in enumerate(flat):
+        m[i] = beta1 * m[i] + (1 - beta1) * p.grad
+        v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2
+        # m and v start at 0, so early on they underestimate; dividing by (1 - beta^t) undoes it
+        m_hat = m[i] / (1 - beta1 ** t)
+        v_hat = v[i] / (1 - beta2 ** t)
+        p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
+        p.grad = 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Training: batches of documents, in a fresh random order each pass over the data. Every so
+# often, and at the end, we measure the loss on the held-out validation documents.
+
+
+def evaluate(docs, params, config):
+    """Mean per-token loss (float, nats) over all token lists in `docs`."""
+    total, count = 0.0, 0
+    for tokens in docs:
+        losses = doc_losses(tokens, params, config)
+        total += sum(loss.data for loss in losses)
+        count += len(losses)
+    return total / count
+
+
+def train(params, config, train_docs, val_docs, args, log=print):
+    """Train `params` in place with Adam for args.max_steps steps; return the final val loss."""
+    flat = parameters(params)
+    m, v = [0.0] * len(flat), [0.0] * len(flat)
+    rng = random.Random(args.seed)
+    order, cursor = [], 0
+    for step in range(args.max_steps):
+        t0 = time.time()
+        batch = []
+        for _ in range(args.batch_size):
+            if cursor == len(order):  # a new pass over the data, in a new order
+                order, cursor = list(range(len(train_docs))), 0
+                rng.shuffle(order)
+            batch.append(train_docs[order[cursor]])
+            cursor += 1
+        loss = batch_loss(batch, params, config)
+        loss.backward()
+        lr = lr_at(step, args.max_steps, args.learning_rate, args.warmup)
+        adam_step(flat, m, v, step + 1, lr)
+        ms = (time.time() - t0) * 1000
+        line = f"step {step + 1:5d}/{args.max_steps} | train loss {loss.data:.4f} | {ms:6.1f} ms/step"
+        if (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
+            line += f" | val loss {evaluate(val_docs, params, config):.4f}"
+        if step == 0 or (step + 1) % args.print_every == 0 or "val" in line:
+            log(line)
+    return evaluate(val_docs, params, config)
+
+
+# ------------------------------------------------------------------------------------------------
+# Sampling: start from BOS and repeatedly pick the next character from the model's predicted
+# distribution, until the model predicts BOS (the end) or we run out of positions.
+
+
+def sample(params, config, chars, rng, temperature=1.0):
+    """One new document (a string). Logits are divided by `temperature` (> 0) before the
+    softmax: below 1 the model plays safe, above 1 it takes chances."""
+    bos = len(chars)
+    kv_cache, token, out = empty_cache(config), bos, []
+    for pos in range(config.block_size):
+        logits = gpt(token, pos, kv_cache, params, config)
+        probs = softmax([z * (1.0 / temperature) for z in logits])
+        token = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
+        if token == bos:
+            break
+        out.append(token)
+    return decode(out, chars)
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv=None):
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file of "
+                                     "documents (one per line) and sample new ones.")
+    parser.add_argument("--input-file", "-i", default=os.path.join(here, "names.txt"),
+                        help="UTF-8 text, one document per line (default: names.txt)")
+    parser.add_argument("--max-steps", type=int, default=1000, help="training steps")
+    parser.add_argument("--seed", type=int, default=42, help="random seed")
+    parser.add_argument("--n-layer", type=int, default=1, help="transformer blocks")
+    parser.add_argument("--n-head", type=int, default=4, help="attention heads per block")
+    parser.add_argument("--n-embd", type=int, default=16, help="embedding width")
+    parser.add_argument("--batch-size", "-b", type=int, default=1, help="documents per step")
+    parser.add_argument("--learning-rate", "-l", type=float, default=0.01, help="peak Adam rate")
+    parser.add_argument("--warmup", type=int, default=0, help="learning-rate warmup steps")
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between val losses")
+    parser.add_argument("--print-every", type=int, default=50, help="steps between log lines")
+    parser.add_argument("--num-samples", type=int, default=20, help="names to print at the end")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    args = parser.parse_args(argv)
+
+    docs = load_docs(args.input_file)
+    train_docs, val_docs = split_docs(docs, args.seed)
+    chars = sorted(set("".join(docs)))
+    config = GPTConfig(vocab_size=len(chars) + 1, block_size=max(len(d) for d in docs) + 1,
+                       n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+    bos = len(chars)
+    print(f"data: {len(docs)} documents ({len(train_docs)} train, {len(val_docs)} val), "
+          f"vocab {config.vocab_size} ({len(chars)} characters + BOS), block_size {config.block_size}")
+    rng = random.Random(args.seed)
+    params = init_params(config, rng)
+    print(f"model: {len(parameters(params))} parameters, n_layer {config.n_layer}, "
+          f"n_head {config.n_head}, n_embd {config.n_embd}")
+    encoded = [[[bos] + encode(d, chars) + [bos] for d in split] for split in (train_docs, val_docs)]
+    val_loss = train(params, config, encoded[0], encoded[1], args)
+    print(f"step {args.max_steps}: val loss {val_loss:.4f}")
+    print(f"{args.num_samples} samples:")
+    for _ in range(args.num_samples):
+        print(sample(params, config, chars, rng, args.temperature))
+
+
+if __name__ == "__main__":
+    main()
