@@ -5,10 +5,14 @@ sampling, and the command line. `python microgpt.py` trains on names.txt and pri
 """
 import argparse
 import gc
+import json
 import math
 import operator
 import os
 import random
+import signal
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -18,9 +22,23 @@ from dataclasses import dataclass
 
 
 def load_docs(path):
-    """Return the documents in the UTF-8 text file `path`: one per line, stripped, blanks dropped."""
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    """The documents in the UTF-8 text file `path`: one per line, stripped, blank lines dropped.
+    Raises ValueError, saying what is wrong, if the file cannot be read or has no documents."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: ignore a byte-order mark
+            docs = [line.strip() for line in f if line.strip()]
+    except FileNotFoundError:
+        raise ValueError(f"input file {path} does not exist: give a text file with one document "
+                         f"per line with --input-file")
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory: give a text file with one document per line")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8")
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}")
+    if not docs:
+        raise ValueError(f"{path} has no documents: it is empty or has only blank lines")
+    return docs
 
 
 def split_docs(docs, seed):
@@ -333,12 +351,14 @@ def batch_loss(docs, params, config):
 # takes steps of about the learning rate whatever the scale of its gradient.
 
 
-def lr_at(step, max_steps, learning_rate, warmup):
-    """Learning rate at `step` (0-based): linear warmup over `warmup` steps, then linear decay
-    to 0 at max_steps. Warmup keeps the first, noisy Adam steps small."""
+def lr_at(step, max_steps, learning_rate):
+    """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of
+    the steps, then linear decay to 0 at the end. Warmup keeps the first Adam steps small,
+    while its running averages are still poor estimates; the decay lets the weights settle."""
+    warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
-    return learning_rate * (max_steps - step) / max(1, max_steps - warmup)
+    return learning_rate * (max_steps - step) / (max_steps - warmup)
 
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
@@ -355,12 +375,13 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
 
 
 # ------------------------------------------------------------------------------------------------
-# Training: batches of documents, in a fresh random order each pass over the data. Every so
+# Training: batches of documents, each pass over the data in its own random order. Every so
 # often, and at the end, we measure the loss on the held-out validation documents.
 
 
 def evaluate(docs, params, config):
-    """Mean per-token loss (float, nats) over all token lists in `docs`."""
+    """Mean per-token loss (float, nats) over all token lists in `docs`. No gradients are needed,
+    so each document's graph is dropped as soon as its loss is read."""
     total, count = 0.0, 0
     for tokens in docs:
         losses = doc_losses(tokens, params, config)
@@ -369,102 +390,317 @@ def evaluate(docs, params, config):
     return total / count
 
 
-def train(params, config, train_docs, val_docs, args, log=print):
-    """Train `params` in place with Adam for args.max_steps steps; return the final val loss."""
+def epoch_order(n_docs, seed, epoch):
+    """The order of the training documents in pass `epoch`: a function of (seed, epoch) alone, so
+    a resumed run sees exactly the batches an uninterrupted one would."""
+    order = list(range(n_docs))
+    random.Random(f"{seed}/{epoch}").shuffle(order)
+    return order
+
+
+def train(params, config, train_docs, val_docs, state, args, save=None):
+    """Train `params` in place with Adam from state["step"] to args.max_steps.
+
+    state: {"seed", "step", "position" (documents consumed), "adam_m", "adam_v"}, updated in
+    place; save(state) is called at each evaluation. Ctrl-C finishes the current step and stops.
+    Returns True if stopped by Ctrl-C. Raises FloatingPointError if the loss is NaN or infinite.
+    """
     flat = parameters(params)
-    m, v = [0.0] * len(flat), [0.0] * len(flat)
-    rng = random.Random(args.seed)
-    order, cursor = [], 0
-    for step in range(args.max_steps):
-        t0 = time.time()
-        batch = []
-        for _ in range(args.batch_size):
-            if cursor == len(order):  # a new pass over the data, in a new order
-                order, cursor = list(range(len(train_docs))), 0
-                rng.shuffle(order)
-            batch.append(train_docs[order[cursor]])
-            cursor += 1
-        loss = batch_loss(batch, params, config)
-        loss.backward()
-        lr = lr_at(step, args.max_steps, args.learning_rate, args.warmup)
-        adam_step(flat, m, v, step + 1, lr)
-        ms = (time.time() - t0) * 1000
-        line = f"step {step + 1:5d}/{args.max_steps} | train loss {loss.data:.4f} | {ms:6.1f} ms/step"
-        if (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
-            line += f" | val loss {evaluate(val_docs, params, config):.4f}"
-        if step == 0 or (step + 1) % args.print_every == 0 or "val" in line:
-            log(line)
-    return evaluate(val_docs, params, config)
+    m, v = state["adam_m"], state["adam_v"]
+    interrupted = []
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
+    try:
+        order, order_epoch = None, None
+        while state["step"] < args.max_steps and not interrupted:
+            step, t0 = state["step"], time.time()
+            batch = []
+            for p in range(state["position"], state["position"] + args.batch_size):
+                epoch, i = divmod(p, len(train_docs))
+                if epoch != order_epoch:
+                    order, order_epoch = epoch_order(len(train_docs), state["seed"], epoch), epoch
+                batch.append(train_docs[order[i]])
+            try:
+                loss = batch_loss(batch, params, config)
+                loss.backward()
+            except ArithmeticError:  # a float overflowed
+                loss = Value(math.inf)
+            if not math.isfinite(loss.data):
+                raise FloatingPointError(f"the loss became {loss.data} at step {step + 1}; try a "
+                                         f"lower --learning-rate (it was {args.learning_rate})")
+            adam_step(flat, m, v, step + 1, lr_at(step, args.max_steps, args.learning_rate))
+            state["step"], state["position"] = step + 1, state["position"] + args.batch_size
+            line = (f"step {step + 1:5d}/{args.max_steps} | train loss {loss.data:.4f} | "
+                    f"{(time.time() - t0) * 1000:5.1f} ms/step")
+            if (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
+                line += f" | val loss {evaluate(val_docs, params, config):.4f}"
+                if save:
+                    save(state)
+            if step == 0 or (step + 1) % 50 == 0 or "val" in line:
+                print(line, flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    return bool(interrupted)
+
+
+def gradcheck(params, config, docs, rng, n=20, h=1e-5):
+    """Largest relative error between backpropagated gradients and central finite differences,
+    (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
+    loss on `docs`. Near 1e-7 or below means the autograd and the model agree."""
+    batch_loss(docs, params, config).backward()
+    worst = 0.0
+    for p in rng.sample([p for p in parameters(params) if p.grad], n):
+        old = p.data
+        p.data = old + h
+        up = batch_loss(docs, params, config).data
+        p.data = old - h
+        down = batch_loss(docs, params, config).data
+        p.data = old
+        numeric = (up - down) / (2 * h)
+        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
+    return worst
 
 
 # ------------------------------------------------------------------------------------------------
-# Sampling: start from BOS and repeatedly pick the next character from the model's predicted
-# distribution, until the model predicts BOS (the end) or we run out of positions.
+# Sampling: start from BOS (and the prompt, if any) and repeatedly pick the next character from
+# the model's predicted distribution, until the model predicts BOS (the end) or we run out of
+# positions.
 
 
-def sample(params, config, chars, rng, temperature=1.0):
-    """One new document (a string). Logits are divided by `temperature` (> 0) before the
-    softmax: below 1 the model plays safe, above 1 it takes chances."""
+def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt=""):
+    """One new document (a string) that starts with `prompt`.
+
+    Logits are divided by `temperature` before the softmax: below 1 the model plays safe, above
+    1 it takes chances, and 0 means always the most likely character (greedy). top_k keeps only
+    the k most likely characters. Prompt characters must be in `chars`."""
     bos = len(chars)
-    kv_cache, token, out = empty_cache(config), bos, []
+    tokens, kv_cache = [bos] + encode(prompt, chars), empty_cache(config)
     for pos in range(config.block_size):
-        logits = gpt(token, pos, kv_cache, params, config)
-        probs = softmax([z * (1.0 / temperature) for z in logits])
-        token = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
+        logits = [z.data for z in gpt(tokens[pos], pos, kv_cache, params, config)]
+        if pos + 1 < len(tokens):  # still reading the prompt
+            continue
+        if top_k:
+            kth = sorted(logits, reverse=True)[min(top_k, len(logits)) - 1]
+            logits = [z if z >= kth else -math.inf for z in logits]
+        if temperature == 0:
+            token = logits.index(max(logits))
+        else:
+            m = max(logits)
+            weights = [math.exp((z - m) / temperature) for z in logits]
+            token = rng.choices(range(len(logits)), weights=weights)[0]
         if token == bos:
             break
-        out.append(token)
-    return decode(out, chars)
+        tokens.append(token)
+    return decode(tokens[1:], chars)
 
 
 # ------------------------------------------------------------------------------------------------
-# Command line
+# Checkpoints: the model and everything needed to resume training, as JSON. Python writes each
+# float with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
+
+
+def save_checkpoint(path, params, config, chars, state):
+    """Write the model and training state to `path`, via a temporary file renamed into place,
+    so a crash never leaves a half-written checkpoint."""
+    ckpt = {"format": "microgpt", "version": 1,
+            "config": {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")},
+            "chars": "".join(chars),
+            "params": {name: [[v.data for v in row] if isinstance(row, list) else row.data
+                              for row in p] for name, p in params.items()},
+            **state}
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(ckpt, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by save_checkpoint: returns (params, config, chars, state).
+    Raises ValueError, with what is wrong, if it is missing, damaged or does not fit its config."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            ckpt = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"checkpoint {path} does not exist: train one first with --out {path}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a readable microgpt checkpoint (truncated or not JSON: {e})")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "microgpt":
+        raise ValueError(f"{path} is not a microgpt checkpoint")
+    if ckpt.get("version") != 1:
+        raise ValueError(f"{path} is checkpoint version {ckpt.get('version')}; this microgpt reads version 1")
+    try:
+        chars = list(ckpt["chars"])
+        config = GPTConfig(vocab_size=len(chars) + 1, **ckpt["config"])
+        check_config(config)
+        params = init_params(config, random.Random(0))
+        saved = ckpt["params"]
+        if set(saved) != set(params):
+            raise ValueError(f"its parameters {sorted(saved)} are not those of its config")
+        for name, p in params.items():
+            if [len(r) if isinstance(r, list) else 0 for r in saved[name]] != \
+               [len(r) if isinstance(r, list) else 0 for r in p]:
+                raise ValueError(f"{name} does not have the shape its config gives")
+            for value, number in zip(parameters({name: p}), parameters({name: saved[name]})):
+                value.data = float(number)
+        n = len(parameters(params))
+        state = {k: ckpt[k] for k in ("seed", "step", "position", "adam_m", "adam_v")}
+        if len(state["adam_m"]) != n or len(state["adam_v"]) != n:
+            raise ValueError("its Adam moments do not match its parameters")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
+    return params, config, chars, state
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line: flags named as in makemore. Every bad input ends in one line on stderr,
+# "microgpt: error: ...", and exit status 2, with nothing overwritten.
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file of "
+                                     "documents (one per line) and sample new ones.")
+    arg = parser.add_argument
+    arg("--input-file", "-i", default=None,
+        help="UTF-8 text, one document per line (default: names.txt beside microgpt.py)")
+    arg("--max-steps", type=int, default=750, help="total training steps (default: 750)")
+    arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
+    arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
+    arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
+    arg("--n-embd", type=int, default=16, help="embedding width, a multiple of --n-head (default: 16)")
+    arg("--block-size", type=int, default=None,
+        help="longest sequence; longer documents are cut (default: longest document + 1)")
+    arg("--batch-size", "-b", type=int, default=8, help="documents per step (default: 8)")
+    arg("--learning-rate", "-l", type=float, default=0.01, help="peak Adam learning rate (default: 0.01)")
+    arg("--eval-every", type=int, default=500, help="steps between validation losses (default: 500)")
+    arg("--num-samples", type=int, default=20, help="samples to print at the end (default: 20)")
+    arg("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default: 1)")
+    arg("--top-k", type=int, default=None, help="sample only from the k most likely characters")
+    arg("--prompt", default="", help="every sample starts with this text")
+    arg("--out", "-o", default=None, help="save the model here (JSON checkpoint)")
+    arg("--resume", action="store_true", help="continue training the checkpoint in --out")
+    arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
+    arg("--gradcheck", action="store_true",
+        help="compare backprop gradients with finite differences, then exit")
+    # one line on stderr, no usage block: the message says what to fix
+    parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
+    return parser
+
+
+def check_config(config):
+    """Raise ValueError unless the model sizes are positive and n_embd splits into the heads."""
+    for name in ("n_layer", "n_head", "n_embd", "block_size"):
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise ValueError(f"{name} must be a positive integer, not {getattr(config, name)!r}")
+    if config.n_embd % config.n_head:
+        raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by --n-head ({config.n_head})")
+
+
+def check_args(args):
+    """Raise ValueError for flags that cannot work, before anything is read or written."""
+    for flag in ("max_steps", "batch_size", "eval_every"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, not {getattr(args, flag)}")
+    if args.num_samples < 0:
+        raise ValueError(f"--num-samples must be 0 or more, not {args.num_samples}")
+    if not args.learning_rate > 0:
+        raise ValueError(f"--learning-rate must be positive, not {args.learning_rate}")
+    if not args.temperature >= 0:
+        raise ValueError(f"--temperature must be 0 (greedy) or more, not {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, not {args.top_k}")
+    if (args.resume or args.sample_only) and not args.out:
+        raise ValueError("--resume and --sample-only need the checkpoint: give it with --out FILE")
+    if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
+        raise ValueError(f"{args.out} already exists: continue it with --resume, or choose another --out")
 
 
 def main(argv=None):
-    here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file of "
-                                     "documents (one per line) and sample new ones.")
-    parser.add_argument("--input-file", "-i", default=os.path.join(here, "names.txt"),
-                        help="UTF-8 text, one document per line (default: names.txt)")
-    parser.add_argument("--max-steps", type=int, default=1000, help="training steps")
-    parser.add_argument("--seed", type=int, default=42, help="random seed")
-    parser.add_argument("--n-layer", type=int, default=1, help="transformer blocks")
-    parser.add_argument("--n-head", type=int, default=4, help="attention heads per block")
-    parser.add_argument("--n-embd", type=int, default=16, help="embedding width")
-    parser.add_argument("--batch-size", "-b", type=int, default=1, help="documents per step")
-    parser.add_argument("--learning-rate", "-l", type=float, default=0.01, help="peak Adam rate")
-    parser.add_argument("--warmup", type=int, default=0, help="learning-rate warmup steps")
-    parser.add_argument("--eval-every", type=int, default=250, help="steps between val losses")
-    parser.add_argument("--print-every", type=int, default=50, help="steps between log lines")
-    parser.add_argument("--num-samples", type=int, default=20, help="names to print at the end")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    parser = build_parser()
+    try:  # pasted into a notebook there is no __file__, and sys.argv holds the kernel's arguments
+        here = os.path.dirname(os.path.abspath(__file__))
+    except NameError:
+        here, argv = os.getcwd(), []
     args = parser.parse_args(argv)
+    args.input_file = args.input_file or os.path.join(here, "names.txt")
+    try:
+        check_args(args)
+        docs = load_docs(args.input_file)
+        if args.resume or args.sample_only:
+            params, config, chars, state = load_checkpoint(args.out)
+            unknown = sorted(set("".join(docs)) - set(chars))
+            if unknown and args.resume:
+                raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
+                                 f"{''.join(unknown)!r}; resume with the file it was trained on")
+        else:
+            chars = sorted(set("".join(docs)))
+            config = GPTConfig(vocab_size=len(chars) + 1, n_layer=args.n_layer,
+                               n_head=args.n_head, n_embd=args.n_embd,
+                               block_size=args.block_size or max(len(d) for d in docs) + 1)
+            check_config(config)
+            params = init_params(config, random.Random(args.seed))
+            n = len(parameters(params))
+            state = {"seed": args.seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
+        unknown = sorted(set(args.prompt) - set(chars))
+        if unknown:
+            raise ValueError(f"--prompt has characters outside the vocabulary: {''.join(unknown)!r}")
+        if len(args.prompt) > config.block_size:
+            raise ValueError(f"--prompt is {len(args.prompt)} characters, longer than "
+                             f"block_size ({config.block_size})")
+    except ValueError as e:
+        parser.error(str(e))
 
-    docs = load_docs(args.input_file)
-    train_docs, val_docs = split_docs(docs, args.seed)
-    chars = sorted(set("".join(docs)))
-    config = GPTConfig(vocab_size=len(chars) + 1, block_size=max(len(d) for d in docs) + 1,
-                       n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+    train_docs, val_docs = split_docs(docs, state["seed"])
     bos = len(chars)
-    print(f"data: {len(docs)} documents ({len(train_docs)} train, {len(val_docs)} val), "
-          f"vocab {config.vocab_size} ({len(chars)} characters + BOS), block_size {config.block_size}")
-    rng = random.Random(args.seed)
-    params = init_params(config, rng)
+    print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
+          f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
+    cut = sum(len(d) >= config.block_size for d in docs)
+    if cut:
+        print(f"block_size {config.block_size}: {cut} documents longer than {config.block_size - 1} "
+              f"characters are cut")
     print(f"model: {len(parameters(params))} parameters, n_layer {config.n_layer}, "
-          f"n_head {config.n_head}, n_embd {config.n_embd}")
-    encoded = [[[bos] + encode(d, chars) + [bos] for d in split] for split in (train_docs, val_docs)]
-    # The graph has no reference cycles, so reference counting frees it as soon as a step is done.
-    # Python's cycle collector would only rescan millions of live Values again and again.
+          f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
+    # Tokens the checkpoint's vocabulary does not know can only appear when sampling from it.
+    encoded = [[[bos] + encode(d, chars) + [bos] for d in split if set(d) <= set(chars)]
+               for split in (train_docs, val_docs)]
+    # The graph has no reference cycles, so reference counting frees it as soon as a step is
+    # done. Python's cycle collector would only rescan millions of live Values again and again.
     gc.disable()
     try:
-        val_loss = train(params, config, encoded[0], encoded[1], args)
+        if args.gradcheck:
+            err = gradcheck(params, config, encoded[0][:4], random.Random(args.seed))
+            print(f"gradcheck: largest relative error {err:.2e} over 20 parameters")
+            return
+        interrupted = False
+        if not args.sample_only:
+            def save(state):
+                if args.out:
+                    save_checkpoint(args.out, params, config, chars, state)
+            try:
+                interrupted = train(params, config, encoded[0], encoded[1], state, args, save)
+            except FloatingPointError as e:
+                parser.error(str(e))
+            save(state)
+            if interrupted:
+                print(f"interrupted: stopped after step {state['step']}"
+                      + (f", saved to {args.out}" if args.out else ""))
+            print(f"step {state['step']}: val loss {evaluate(encoded[1], params, config):.4f}")
+        rng, seen = random.Random(args.seed), {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
+        samples = [sample(params, config, chars, rng, args.temperature, args.top_k, args.prompt)
+                   for _ in range(args.num_samples)]
+        print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
+              f"(the others are in the train or val data):")
+        width = max([len(s) for s in samples] + [1])
+        for s in samples:
+            print(f"{s:<{width}}  {seen.get(s, 'new')}")
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         gc.enable()
-    print(f"step {args.max_steps}: val loss {val_loss:.4f}")
-    print(f"{args.num_samples} samples:")
-    for _ in range(args.num_samples):
-        print(sample(params, config, chars, rng, args.temperature))
+    if interrupted:
+        sys.exit(130)  # the shell's code for "stopped by Ctrl-C"
 
 
 if __name__ == "__main__":
