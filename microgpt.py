@@ -638,7 +638,8 @@ def main(argv=None):
             chars = sorted(set("".join(docs)))
             config = GPTConfig(vocab_size=len(chars) + 1, n_layer=args.n_layer,
                                n_head=args.n_head, n_embd=args.n_embd,
-                               block_size=args.block_size or max(len(d) for d in docs) + 1)
+                               block_size=max(len(d) for d in docs) + 1 if args.block_size is None
+                               else args.block_size)
             check_config(config)
             params = init_params(config, random.Random(args.seed))
             n = len(parameters(params))

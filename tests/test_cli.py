@@ -1,0 +1,211 @@
+"""microgpt as a tool: checkpoints, resume, Ctrl-C, prompts, any dataset, notebooks, errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "microgpt.py")
+NAMES = ["emma", "olivia", "ava", "mia", "noah", "liam", "amelia", "leo", "eva", "ella", "mason",
+         "lucas", "maya", "mila", "marco", "luna", "nora", "owen", "isla", "aria"] * 3
+TINY = ["--n-embd", "8", "--n-head", "2", "--batch-size", "4", "--num-samples", "5"]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, SCRIPT] + [str(a) for a in args], capture_output=True,
+                           text=True, cwd=cwd, timeout=300)
+
+
+def start(args, cwd=ROOT, code=None):
+    """Start microgpt and wait until it has printed its first training step."""
+    cmd = [sys.executable] + (["-c", code] if code else [SCRIPT]) + [str(a) for a in args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("step "):
+            break
+    return proc, lines
+
+
+def interrupt(proc, lines):
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, "".join(lines) + out, err
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+        cls.data = cls.path("names.txt", "\n".join(NAMES) + "\n")
+        cls.ckpt = os.path.join(cls.dir, "model.json")
+        r = run("-i", cls.data, "--max-steps", 3, "-o", cls.ckpt, *TINY)
+        assert r.returncode == 0, r.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    @classmethod
+    def path(cls, name, content):
+        path = os.path.join(cls.dir, name)
+        with open(path, "wb" if isinstance(content, bytes) else "w", encoding=None if
+                  isinstance(content, bytes) else "utf-8") as f:
+            f.write(content)
+        return path
+
+    def samples(self, stdout):
+        lines = stdout.splitlines()
+        at = [i for i, line in enumerate(lines) if " samples, " in line][-1]
+        return [(line[:-len(line.split()[-1])].strip(), line.split()[-1]) for line in lines[at + 1:]]
+
+    def test_checkpoint_contents(self):
+        with open(self.ckpt, encoding="utf-8") as f:
+            ckpt = json.load(f)
+        self.assertEqual((ckpt["format"], ckpt["version"], ckpt["step"]), ("microgpt", 1, 3))
+        self.assertEqual(ckpt["config"], {"n_layer": 1, "n_head": 2, "n_embd": 8, "block_size": 7})
+        self.assertEqual(ckpt["chars"], "".join(sorted(set("".join(NAMES)))))
+        self.assertEqual(len(ckpt["params"]["wte"]), len(ckpt["chars"]) + 1)
+        self.assertEqual(len(ckpt["params"]["h.0.ln_1.bias"]), 8)
+        self.assertFalse([f for f in os.listdir(self.dir) if f.endswith(".tmp")])
+
+    def test_sample_only_loads_and_samples(self):
+        r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--num-samples", 7)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("step ", r.stdout)
+        self.assertEqual(len(self.samples(r.stdout)), 7)
+
+    def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(self):
+        flags = ["-i", self.data, "--max-steps", 300, "--eval-every", 50, *TINY]
+        whole = os.path.join(self.dir, "whole.json")
+        self.assertEqual(run(*flags, "-o", whole).returncode, 0)
+        parts = os.path.join(self.dir, "parts.json")
+        code, out, err = interrupt(*start(flags + ["-o", parts]))
+        self.assertEqual(code, 130, err)
+        self.assertNotIn("Traceback", err)
+        with open(parts, encoding="utf-8") as f:
+            stopped_at = json.load(f)["step"]
+        self.assertLess(stopped_at, 300)
+        self.assertIn(f"step {stopped_at}: val loss", out)
+        self.assertEqual(len(self.samples(out)), 5)
+        r = run(*flags, "-o", parts, "--resume")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(whole, encoding="utf-8") as f, open(parts, encoding="utf-8") as g:
+            a, b = json.load(f), json.load(g)
+        self.assertEqual(a["step"], 300)
+        self.assertEqual(a, b)
+
+    def test_prompt_top_k_and_greedy(self):
+        r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--prompt", "ma")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(all(s.startswith("ma") for s, _ in self.samples(r.stdout)))
+        greedy = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--temperature", 0)
+        top1 = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--top-k", 1, "--seed", 5)
+        self.assertEqual(len(set(map(tuple, self.samples(greedy.stdout)))), 1)
+        self.assertEqual(self.samples(greedy.stdout), self.samples(top1.stdout))
+
+    def test_samples_are_marked_new_or_seen(self):
+        r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--num-samples", 30)
+        samples = self.samples(r.stdout)
+        for s, mark in samples:
+            self.assertEqual(mark == "new", s not in NAMES, (s, mark))
+            self.assertIn(mark, ("new", "train", "val"))
+        n_new = int(r.stdout.split(" samples, ")[1].split()[0])
+        self.assertEqual(n_new, [mark for _, mark in samples].count("new"))
+
+    def test_any_dataset_and_block_size_cut(self):
+        words = ["Zoë", "São Paulo", "東京", "naïve café", "Ålesund", "Kraków", "Reykjavík"] * 4
+        data = self.path("unicode.txt", "\n".join(words) + "\n")
+        r = run("-i", data, "--max-steps", 3, *TINY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("block_size 11", r.stdout)
+        r = run("-i", data, "--max-steps", 3, "--block-size", 6, *TINY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("20 documents longer than 5 characters are cut", r.stdout)
+
+    def test_gradcheck(self):
+        r = run("-i", self.data, "--gradcheck", *TINY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = float(r.stdout.split("largest relative error")[1].split()[0])
+        self.assertLess(err, 1e-5)
+
+    def test_pasted_into_a_notebook_runs_with_the_defaults(self):
+        # a kernel starts with its own arguments; the pasted file must ignore them
+        with open(SCRIPT, encoding="utf-8") as f:
+            source = f.read()
+        code = ("import sys; sys.argv = ['ipykernel_launcher.py', '-f', '/tmp/kernel-1.json']; "
+                f"exec(compile({source!r}, '<cell>', 'exec'), {{'__name__': '__main__'}})")
+        code_, out, err = interrupt(*start([], cwd=self.dir, code=code))
+        self.assertEqual(code_, 130, err)
+        self.assertIn(f"from {os.path.join(self.dir, 'names.txt')}", out)
+        self.assertIn("/750 |", out)  # the default --max-steps
+        self.assertIn("val loss", out)
+        self.assertEqual(len(self.samples(out)), 20)
+
+    def test_bad_input_gets_one_clear_line(self):
+        ckpt = json.load(open(self.ckpt, encoding="utf-8"))
+        text = json.dumps(ckpt)
+        wrong_shape = dict(ckpt, config=dict(ckpt["config"], n_embd=4))
+        files = {
+            "empty": self.path("empty.txt", ""),
+            "blank": self.path("blank.txt", "\n  \n\r\n"),
+            "latin1": self.path("latin1.txt", "jos\xe9\n".encode("latin-1")),
+            "truncated": self.path("truncated.json", text[:len(text) // 2]),
+            "notjson": self.path("notjson.json", "hello"),
+            "format": self.path("format.json", json.dumps(dict(ckpt, format="other"))),
+            "version": self.path("version.json", json.dumps(dict(ckpt, version=2))),
+            "shape": self.path("shape.json", json.dumps(wrong_shape)),
+        }
+        d, ck = self.data, self.ckpt
+        rows = {
+            "missing input": (["-i", os.path.join(self.dir, "nope.txt")], "does not exist"),
+            "directory": (["-i", self.dir], "is a directory"),
+            "unreadable": (["-i", "/proc/self/mem"], "cannot read"),
+            "empty file": (["-i", files["empty"]], "no documents"),
+            "blank lines only": (["-i", files["blank"]], "no documents"),
+            "not utf-8": (["-i", files["latin1"]], "not UTF-8"),
+            "n_embd % n_head": (["-i", d, "--n-embd", 10, "--n-head", 4], "divisible"),
+            "n_layer 0": (["-i", d, "--n-layer", 0], "n_layer"),
+            "n_head 0": (["-i", d, "--n-head", 0], "n_head"),
+            "n_embd negative": (["-i", d, "--n-embd", -8], "n_embd"),
+            "block_size 0": (["-i", d, "--block-size", 0], "block_size"),
+            "batch size 0": (["-i", d, "-b", 0], "--batch-size"),
+            "max steps 0": (["-i", d, "--max-steps", 0], "--max-steps"),
+            "learning rate 0": (["-i", d, "-l", 0], "--learning-rate"),
+            "negative temperature": (["-i", d, "--temperature", -1], "--temperature"),
+            "top-k 0": (["-i", d, "--top-k", 0], "--top-k"),
+            "not a number": (["-i", d, "--max-steps", "many"], "invalid int"),
+            "prompt outside vocab": (["-i", d, "--prompt", "ma!"], "'!'"),
+            "prompt too long": (["-i", d, "--prompt", "a" * 8], "longer than block_size"),
+            "sample-only, no --out": (["-i", d, "--sample-only"], "--out"),
+            "checkpoint missing": (["-i", d, "--sample-only", "-o", os.path.join(self.dir, "no.json")],
+                                   "does not exist"),
+            "checkpoint truncated": (["-i", d, "--sample-only", "-o", files["truncated"]], "not JSON"),
+            "checkpoint not json": (["-i", d, "--resume", "-o", files["notjson"]], "not JSON"),
+            "checkpoint format": (["-i", d, "--sample-only", "-o", files["format"]],
+                                  "not a microgpt checkpoint"),
+            "checkpoint version": (["-i", d, "--sample-only", "-o", files["version"]], "version 2"),
+            "checkpoint shapes": (["-i", d, "--resume", "-o", files["shape"]], "shape"),
+            "out exists": (["-i", d, "-o", ck, "--max-steps", 2], "already exists"),
+            "loss not finite": (["-i", d, "-l", 1e200, "--max-steps", 5, "-o",
+                                 os.path.join(self.dir, "nan.json")], "lower --learning-rate"),
+        }
+        before = {p: open(p, "rb").read() for p in list(files.values()) + [d, ck]}
+        for name, (args, says) in rows.items():
+            with self.subTest(name):
+                r = run(*TINY, *args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith("microgpt: error: "), r.stderr)
+                self.assertIn(says, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "nan.json")))
+        self.assertEqual(before, {p: open(p, "rb").read() for p in before})
+
+
+if __name__ == "__main__":
+    unittest.main()
