@@ -253,9 +253,9 @@ def gelu(x):
 class GPTConfig:
     vocab_size: int  # characters + BOS
     block_size: int  # longest sequence the model sees: the positions in wpe
-    n_layer: int = 1
-    n_head: int = 4
-    n_embd: int = 16
+    n_layer: int
+    n_head: int
+    n_embd: int
 
 
 def init_params(config, rng, std=0.08):
@@ -345,6 +345,21 @@ def batch_loss(docs, params, config):
     return vsum(losses) * (1.0 / len(losses))
 
 
+def backward_batch(docs, params, config):
+    """Add the gradient of batch_loss(docs) to every parameter's .grad; return the loss (float).
+
+    One document at a time (gradient accumulation): the mean over all positions is a sum of one
+    share per document, the gradient of a sum is the sum of the gradients, and small graphs are
+    faster to build and walk than one big one."""
+    n_positions = sum(min(config.block_size, len(t) - 1) for t in docs)
+    total = 0.0
+    for tokens in docs:
+        share = vsum(doc_losses(tokens, params, config)) * (1.0 / n_positions)
+        share.backward()
+        total += share.data
+    return total
+
+
 # ------------------------------------------------------------------------------------------------
 # Optimizer: Adam (Kingma & Ba 2015). Each parameter moves against a running average of its
 # gradient (m), divided by a running average of its squared gradient (v), so every parameter
@@ -420,16 +435,15 @@ def train(params, config, train_docs, val_docs, state, args, save=None):
                     order, order_epoch = epoch_order(len(train_docs), state["seed"], epoch), epoch
                 batch.append(train_docs[order[i]])
             try:
-                loss = batch_loss(batch, params, config)
-                loss.backward()
+                loss = backward_batch(batch, params, config)
             except ArithmeticError:  # a float overflowed
-                loss = Value(math.inf)
-            if not math.isfinite(loss.data):
-                raise FloatingPointError(f"the loss became {loss.data} at step {step + 1}; try a "
+                loss = math.inf
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss} at step {step + 1}; try a "
                                          f"lower --learning-rate (it was {args.learning_rate})")
             adam_step(flat, m, v, step + 1, lr_at(step, args.max_steps, args.learning_rate))
             state["step"], state["position"] = step + 1, state["position"] + args.batch_size
-            line = (f"step {step + 1:5d}/{args.max_steps} | train loss {loss.data:.4f} | "
+            line = (f"step {step + 1:5d}/{args.max_steps} | train loss {loss:.4f} | "
                     f"{(time.time() - t0) * 1000:5.1f} ms/step")
             if (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
                 line += f" | val loss {evaluate(val_docs, params, config):.4f}"
@@ -565,15 +579,16 @@ def build_parser():
     arg = parser.add_argument
     arg("--input-file", "-i", default=None,
         help="UTF-8 text, one document per line (default: names.txt beside microgpt.py)")
-    arg("--max-steps", type=int, default=750, help="total training steps (default: 750)")
+    arg("--max-steps", type=int, default=1000, help="total training steps (default: 1000)")
     arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
     arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
     arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
-    arg("--n-embd", type=int, default=16, help="embedding width, a multiple of --n-head (default: 16)")
+    arg("--n-embd", type=int, default=12, help="embedding width, a multiple of --n-head (default: 12)")
     arg("--block-size", type=int, default=None,
         help="longest sequence; longer documents are cut (default: longest document + 1)")
     arg("--batch-size", "-b", type=int, default=8, help="documents per step (default: 8)")
-    arg("--learning-rate", "-l", type=float, default=0.01, help="peak Adam learning rate (default: 0.01)")
+    arg("--learning-rate", "-l", type=float, default=0.015,
+        help="peak Adam learning rate (default: 0.015)")
     arg("--eval-every", type=int, default=500, help="steps between validation losses (default: 500)")
     arg("--num-samples", type=int, default=20, help="samples to print at the end (default: 20)")
     arg("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default: 1)")
@@ -666,9 +681,11 @@ def main(argv=None):
     # Tokens the checkpoint's vocabulary does not know can only appear when sampling from it.
     encoded = [[[bos] + encode(d, chars) + [bos] for d in split if set(d) <= set(chars)]
                for split in (train_docs, val_docs)]
-    # The graph has no reference cycles, so reference counting frees it as soon as a step is
-    # done. Python's cycle collector would only rescan millions of live Values again and again.
-    gc.disable()
+    # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
+    # is done with; its cycle collector would only rescan millions of live Values again and
+    # again. (PyPy has no reference counting: its own collector is best left on.)
+    if sys.implementation.name == "cpython":
+        gc.disable()
     try:
         if args.gradcheck:
             err = gradcheck(params, config, encoded[0][:4], random.Random(args.seed))

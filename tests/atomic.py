@@ -18,6 +18,10 @@ def dot(ws, xs):
     return sum(w * x for w, x in zip(ws, xs))
 
 
+def linear(x, w):
+    return [dot(row, x) for row in w]
+
+
 def softmax(logits):
     m = max(z.data for z in logits)  # a constant shift: no gradient flows through it
     exps = [(z - m).exp() for z in logits]
@@ -44,5 +48,5 @@ def gelu(x):
 
 def use_atomic_ops():
     """A context manager inside which microgpt's model is built from atomic ops only."""
-    return mock.patch.multiple(microgpt, vsum=vsum, dot=dot, softmax=softmax,
+    return mock.patch.multiple(microgpt, vsum=vsum, dot=dot, linear=linear, softmax=softmax,
                                cross_entropy=cross_entropy, layernorm=layernorm, gelu=gelu)

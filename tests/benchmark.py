@@ -39,11 +39,12 @@ def throughput(steps, batch_size, seed=42):
     bos = len(chars)
     tokens = [[bos] + microgpt.encode(d, chars) + [bos] for d in train_docs]
     n_tokens, start = 0, time.perf_counter()
-    gc.disable()  # as microgpt.main does
+    if sys.implementation.name == "cpython":
+        gc.disable()  # as microgpt.main does
     for step in range(steps):
         batch = tokens[step * batch_size:(step + 1) * batch_size]
         n_tokens += sum(len(t) - 1 for t in batch)
-        microgpt.batch_loss(batch, params, config).backward()
+        microgpt.backward_batch(batch, params, config)
         microgpt.adam_step(flat, m, v, step + 1, args.learning_rate)
     gc.enable()
     return n_tokens / (time.perf_counter() - start)

@@ -116,6 +116,20 @@ class ModelTest(unittest.TestCase):
 
 
 class TrainingTest(unittest.TestCase):
+    def test_per_document_backward_equals_the_batch_backward(self):
+        grads = []
+        for per_document in (True, False):
+            params, config, _, tokens = tiny()
+            if per_document:
+                loss = microgpt.backward_batch(tokens[:5], params, config)
+            else:
+                value = microgpt.batch_loss(tokens[:5], params, config)
+                value.backward()
+                loss = value.data
+            grads.append([loss] + [p.grad for p in microgpt.parameters(params)])
+        for a, b in zip(*grads):
+            self.assertAlmostEqual(a, b, delta=1e-12)
+
     def test_a_few_dozen_steps_lower_the_training_loss(self):
         params, config, _, tokens = tiny()
         flat = microgpt.parameters(params)
