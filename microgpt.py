@@ -77,13 +77,14 @@ def decode(ids, chars):
 class Value:
     """A scalar in a computation graph: `data` (float), `grad` (d output / d this, after backward)."""
 
-    __slots__ = ("data", "grad", "_children", "_local_grads")  # many millions are made: keep them small
+    __slots__ = ("data", "grad", "_children", "_local_grads", "_visited")  # millions are made
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
         self._children = children
         self._local_grads = local_grads
+        self._visited = None  # which backward() call last reached this node
 
     def __add__(self, other):  # a + b;  d/da = 1, d/db = 1
         other = other if isinstance(other, Value) else Value(other)
@@ -141,12 +142,14 @@ class Value:
         The graph is walked with an explicit stack, not recursion, so a deep graph cannot hit
         Python's recursion limit. Children come before parents in `order` (a topological order).
         """
-        order, seen, stack = [], {self}, [(self, iter(self._children))]
+        visit = object()  # this call's mark: a node carrying it has been reached already
+        self._visited = visit
+        order, stack = [], [(self, iter(self._children))]
         while stack:  # depth-first: a node joins `order` once all its children have
             node, children = stack[-1]
             for child in children:
-                if child._children and child not in seen:  # leaves have nothing to order
-                    seen.add(child)
+                if child._children and child._visited is not visit:  # leaves need no order
+                    child._visited = visit
                     stack.append((child, iter(child._children)))
                     break
             else:
