@@ -7,7 +7,6 @@ import argparse
 import gc
 import json
 import math
-import operator
 import os
 import random
 import signal
@@ -177,7 +176,10 @@ def vsum(xs):  # x_0 + x_1 + ...;  d/dx_i = 1
 
 def dot(ws, xs):  # w_0 x_0 + w_1 x_1 + ... (a neuron's weighted sum);  d/dw_i = x_i, d/dx_i = w_i
     wd, xd = [w.data for w in ws], [x.data for x in xs]
-    return Value(sum(map(operator.mul, wd, xd)), ws + xs, xd + wd)
+    y = 0.0
+    for w, x in zip(wd, xd):
+        y += w * x
+    return Value(y, ws + xs, xd + wd)
 
 
 def linear(x, w):
@@ -187,7 +189,10 @@ def linear(x, w):
     out = []
     for row in w:
         wd = [wi.data for wi in row]
-        out.append(Value(sum(map(operator.mul, wd, xd)), row + x, xd + wd))
+        y = 0.0
+        for w_j, x_j in zip(wd, xd):
+            y += w_j * x_j
+        out.append(Value(y, row + x, xd + wd))
     return out
 
 
@@ -239,7 +244,7 @@ def gelu(x):
     out = []
     for xi in x:
         v = xi.data
-        t = math.tanh(c * (v + 0.044715 * v ** 3))
+        t = math.tanh(c * (v + 0.044715 * v * v * v))
         grad = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
         out.append(Value(0.5 * v * (1 + t), (xi,), (grad,)))
     return out
@@ -582,7 +587,7 @@ def build_parser():
     arg = parser.add_argument
     arg("--input-file", "-i", default=None,
         help="UTF-8 text, one document per line (default: names.txt beside microgpt.py)")
-    arg("--max-steps", type=int, default=1000, help="total training steps (default: 1000)")
+    arg("--max-steps", type=int, default=1200, help="total training steps (default: 1200)")
     arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
     arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
     arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
@@ -592,7 +597,7 @@ def build_parser():
     arg("--batch-size", "-b", type=int, default=8, help="documents per step (default: 8)")
     arg("--learning-rate", "-l", type=float, default=0.015,
         help="peak Adam learning rate (default: 0.015)")
-    arg("--eval-every", type=int, default=500, help="steps between validation losses (default: 500)")
+    arg("--eval-every", type=int, default=600, help="steps between validation losses (default: 600)")
     arg("--num-samples", type=int, default=20, help="samples to print at the end (default: 20)")
     arg("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default: 1)")
     arg("--top-k", type=int, default=None, help="sample only from the k most likely characters")

@@ -143,7 +143,7 @@ class CliTest(unittest.TestCase):
         code_, out, err = interrupt(*start([], cwd=self.dir, code=code))
         self.assertEqual(code_, 130, err)
         self.assertIn(f"from {os.path.join(self.dir, 'names.txt')}", out)
-        self.assertIn("/1000 |", out)  # the default --max-steps
+        self.assertIn("/1200 |", out)  # the default --max-steps
         self.assertIn("val loss", out)
         self.assertEqual(len(self.samples(out)), 20)
 
