@@ -4,6 +4,7 @@ Read it top to bottom: dataset, tokenizer, autograd, model, loss, optimizer, tra
 sampling, and the command line. `python microgpt.py` trains on names.txt and prints new names.
 """
 import argparse
+import functools
 import gc
 import json
 import math
@@ -403,22 +404,29 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
 
 
 def evaluate(docs, params, config):
-    """Mean per-token loss (float, nats) over all token lists in `docs`. No gradients are needed,
-    so each document's graph is dropped as soon as its loss is read."""
+    """Mean per-token loss (float, nats) over all token lists in `docs` (NaN if there are none).
+    No gradients are needed, so each document's graph is dropped as soon as its loss is read."""
     total, count = 0.0, 0
     for tokens in docs:
         losses = doc_losses(tokens, params, config)
         total += sum(loss.data for loss in losses)
         count += len(losses)
-    return total / count
+    return total / count if count else math.nan
 
 
+@functools.lru_cache(maxsize=2)  # each pass's order is made once
 def epoch_order(n_docs, seed, epoch):
-    """The order of the training documents in pass `epoch`: a function of (seed, epoch) alone, so
-    a resumed run sees exactly the batches an uninterrupted one would."""
+    """The order of the training documents in pass `epoch` (a list of n_docs indices): a
+    function of (seed, epoch) alone, so a resumed run sees the batches an uninterrupted one would."""
     order = list(range(n_docs))
     random.Random(f"{seed}/{epoch}").shuffle(order)
     return order
+
+
+def batch_at(docs, seed, position, batch_size):
+    """The batch_size documents that follow the first `position` of training (over all passes)."""
+    return [docs[epoch_order(len(docs), seed, k // len(docs))[k % len(docs)]]
+            for k in range(position, position + batch_size)]
 
 
 def train(params, config, train_docs, val_docs, state, args, save=None):
@@ -433,15 +441,10 @@ def train(params, config, train_docs, val_docs, state, args, save=None):
     interrupted = []
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
     try:
-        order, order_epoch = None, None
+        first = state["step"]
         while state["step"] < args.max_steps and not interrupted:
             step, t0 = state["step"], time.time()
-            batch = []
-            for p in range(state["position"], state["position"] + args.batch_size):
-                epoch, i = divmod(p, len(train_docs))
-                if epoch != order_epoch:
-                    order, order_epoch = epoch_order(len(train_docs), state["seed"], epoch), epoch
-                batch.append(train_docs[order[i]])
+            batch = batch_at(train_docs, state["seed"], state["position"], args.batch_size)
             try:
                 loss = backward_batch(batch, params, config)
             except ArithmeticError:  # a float overflowed
@@ -453,11 +456,12 @@ def train(params, config, train_docs, val_docs, state, args, save=None):
             state["step"], state["position"] = step + 1, state["position"] + args.batch_size
             line = (f"step {step + 1:5d}/{args.max_steps} | train loss {loss:.4f} | "
                     f"{(time.time() - t0) * 1000:5.1f} ms/step")
-            if (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps:
+            evaluating = (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps
+            if evaluating:
                 line += f" | val loss {evaluate(val_docs, params, config):.4f}"
                 if save:
                     save(state)
-            if step == 0 or (step + 1) % 50 == 0 or "val" in line:
+            if evaluating or step == first or (step + 1) % 100 == 0 or step + 1 == args.max_steps:
                 print(line, flush=True)
     finally:
         signal.signal(signal.SIGINT, previous_handler)
@@ -467,10 +471,12 @@ def train(params, config, train_docs, val_docs, state, args, save=None):
 def gradcheck(params, config, docs, rng, n=20, h=1e-5):
     """Largest relative error between backpropagated gradients and central finite differences,
     (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
-    loss on `docs`. Near 1e-7 or below means the autograd and the model agree."""
+    loss on `docs`. Returns (largest error, parameters checked). Near 1e-7 or below means the
+    autograd and the model agree."""
     batch_loss(docs, params, config).backward()
     worst = 0.0
-    for p in rng.sample([p for p in parameters(params) if p.grad], n):
+    with_grad = [p for p in parameters(params) if p.grad]
+    for p in rng.sample(with_grad, min(n, len(with_grad))):
         old = p.data
         p.data = old + h
         up = batch_loss(docs, params, config).data
@@ -479,7 +485,7 @@ def gradcheck(params, config, docs, rng, n=20, h=1e-5):
         p.data = old
         numeric = (up - down) / (2 * h)
         worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
-    return worst
+    return worst, min(n, len(with_grad))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -522,21 +528,24 @@ def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt=""):
 
 def save_checkpoint(path, params, config, chars, state):
     """Write the model and training state to `path`, via a temporary file renamed into place,
-    so a crash never leaves a half-written checkpoint."""
+    so a crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
     ckpt = {"format": "microgpt", "version": 1,
             "config": {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")},
             "chars": "".join(chars),
             "params": {name: [[v.data for v in row] if isinstance(row, list) else row.data
                               for row in p] for name, p in params.items()},
             **state}
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(ckpt, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(ckpt, f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.remove(tmp)
+            raise
+    except OSError as e:
+        raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
 
 
 def load_checkpoint(path):
@@ -638,46 +647,44 @@ def check_args(args):
         raise ValueError("--resume and --sample-only need the checkpoint: give it with --out FILE")
     if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
         raise ValueError(f"{args.out} already exists: continue it with --resume, or choose another --out")
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise ValueError(f"cannot save to {args.out}: its directory does not exist")
 
 
-def main(argv=None):
-    parser = build_parser()
-    try:  # pasted into a notebook there is no __file__, and sys.argv holds the kernel's arguments
-        here = os.path.dirname(os.path.abspath(__file__))
-    except NameError:
-        here, argv = os.getcwd(), []
-    args = parser.parse_args(argv)
-    args.input_file = args.input_file or os.path.join(here, "names.txt")
-    try:
-        check_args(args)
-        docs = load_docs(args.input_file)
-        if args.resume or args.sample_only:
-            params, config, chars, state = load_checkpoint(args.out)
-            unknown = sorted(set("".join(docs)) - set(chars))
-            if unknown and args.resume:
-                raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
-                                 f"{''.join(unknown)!r}; resume with the file it was trained on")
-        else:
-            chars = sorted(set("".join(docs)))
-            config = GPTConfig(vocab_size=len(chars) + 1, n_layer=args.n_layer,
-                               n_head=args.n_head, n_embd=args.n_embd,
-                               block_size=max(len(d) for d in docs) + 1 if args.block_size is None
-                               else args.block_size)
-            check_config(config)
-            params = init_params(config, random.Random(args.seed))
-            n = len(parameters(params))
-            state = {"seed": args.seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
-        unknown = sorted(set(args.prompt) - set(chars))
-        if unknown:
-            raise ValueError(f"--prompt has characters outside the vocabulary: {''.join(unknown)!r}")
-        if len(args.prompt) > config.block_size:
-            raise ValueError(f"--prompt is {len(args.prompt)} characters, longer than "
-                             f"block_size ({config.block_size})")
-    except ValueError as e:
-        parser.error(str(e))
+def prepare(args):
+    """Read the data and build the model, or load it from the checkpoint in --out.
+    Returns (docs, params, config, chars, state); raises ValueError for bad input."""
+    check_args(args)
+    docs = load_docs(args.input_file)
+    if args.resume or args.sample_only:
+        params, config, chars, state = load_checkpoint(args.out)
+        unknown = sorted(set("".join(docs)) - set(chars))
+        if unknown and args.resume:
+            raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
+                             f"{''.join(unknown)!r}; resume with the file it was trained on")
+    else:
+        chars = sorted(set("".join(docs)))
+        block_size = max(len(d) for d in docs) + 1 if args.block_size is None else args.block_size
+        config = GPTConfig(vocab_size=len(chars) + 1, block_size=block_size,
+                           n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+        check_config(config)
+        params = init_params(config, random.Random(args.seed))
+        n = len(parameters(params))
+        state = {"seed": args.seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
+    unknown = sorted(set(args.prompt) - set(chars))
+    if unknown:
+        raise ValueError(f"--prompt has characters outside the vocabulary: {''.join(unknown)!r}")
+    if len(args.prompt) > config.block_size:
+        raise ValueError(f"--prompt is {len(args.prompt)} characters, longer than "
+                         f"block_size ({config.block_size})")
+    return docs, params, config, chars, state
 
+
+def run(args):
+    """The program: prepare, train (unless --sample-only), report, sample. Returns True if
+    training was stopped by Ctrl-C."""
+    docs, params, config, chars, state = prepare(args)
     train_docs, val_docs = split_docs(docs, state["seed"])
-    bos = len(chars)
     print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
     cut = sum(len(d) >= config.block_size for d in docs)
@@ -686,42 +693,54 @@ def main(argv=None):
               f"characters are cut")
     print(f"model: {len(parameters(params))} parameters, n_layer {config.n_layer}, "
           f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
-    # Tokens the checkpoint's vocabulary does not know can only appear when sampling from it.
-    encoded = [[[bos] + encode(d, chars) + [bos] for d in split if set(d) <= set(chars)]
-               for split in (train_docs, val_docs)]
+    bos = len(chars)  # documents with characters outside a loaded model's vocabulary are skipped
+    train_tokens, val_tokens = ([[bos] + encode(d, chars) + [bos] for d in split if set(d) <= set(chars)]
+                                for split in (train_docs, val_docs))
+    if args.gradcheck:
+        err, n = gradcheck(params, config, train_tokens[:4], random.Random(args.seed))
+        print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
+        return False
+    interrupted = False
+    if not args.sample_only:
+        def save(state):
+            if args.out:
+                save_checkpoint(args.out, params, config, chars, state)
+        interrupted = train(params, config, train_tokens, val_tokens, state, args, save)
+        save(state)
+        if interrupted:
+            print(f"interrupted after step {state['step']}" + (f", saved to {args.out}" if args.out else ""))
+        print(f"step {state['step']}: val loss {evaluate(val_tokens, params, config):.4f}"
+              + ("" if val_tokens else " (the file has too few documents to hold any out)"))
+    rng = random.Random(args.seed)
+    seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
+    samples = [sample(params, config, chars, rng, args.temperature, args.top_k, args.prompt)
+               for _ in range(args.num_samples)]
+    print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
+          f"(the others are in the train or val data):")
+    width = max([len(s) for s in samples] + [1])
+    for s in samples:
+        print(f"{s:<{width}}  {seen.get(s, 'new')}")
+    return interrupted
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+    except NameError:  # pasted into a notebook: no file, and sys.argv holds the kernel's arguments
+        here, argv = os.getcwd(), []
+    args = parser.parse_args(argv)
+    args.input_file = args.input_file or os.path.join(here, "names.txt")
     # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
     # is done with; its cycle collector would only rescan millions of live Values again and
     # again. (PyPy has no reference counting: its own collector is best left on.)
     if sys.implementation.name == "cpython":
         gc.disable()
     try:
-        if args.gradcheck:
-            err = gradcheck(params, config, encoded[0][:4], random.Random(args.seed))
-            print(f"gradcheck: largest relative error {err:.2e} over 20 parameters")
-            return
-        interrupted = False
-        if not args.sample_only:
-            def save(state):
-                if args.out:
-                    save_checkpoint(args.out, params, config, chars, state)
-            try:
-                interrupted = train(params, config, encoded[0], encoded[1], state, args, save)
-            except FloatingPointError as e:
-                parser.error(str(e))
-            save(state)
-            if interrupted:
-                print(f"interrupted: stopped after step {state['step']}"
-                      + (f", saved to {args.out}" if args.out else ""))
-            print(f"step {state['step']}: val loss {evaluate(encoded[1], params, config):.4f}")
-        rng, seen = random.Random(args.seed), {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
-        samples = [sample(params, config, chars, rng, args.temperature, args.top_k, args.prompt)
-                   for _ in range(args.num_samples)]
-        print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
-              f"(the others are in the train or val data):")
-        width = max([len(s) for s in samples] + [1])
-        for s in samples:
-            print(f"{s:<{width}}  {seen.get(s, 'new')}")
-    except KeyboardInterrupt:
+        interrupted = run(args)
+    except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
+        parser.error(str(e))
+    except KeyboardInterrupt:  # a second Ctrl-C, after training stopped
         interrupted = True
     finally:
         gc.enable()

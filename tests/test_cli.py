@@ -128,6 +128,12 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("20 documents longer than 5 characters are cut", r.stdout)
 
+    def test_a_file_too_small_to_hold_documents_out_still_trains(self):
+        r = run("-i", self.path("three.txt", "ann\nbob\ncy\n"), "--max-steps", 3, *TINY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("step 3: val loss nan (the file has too few documents", r.stdout)
+        self.assertEqual(len(self.samples(r.stdout)), 5)
+
     def test_gradcheck(self):
         r = run("-i", self.data, "--gradcheck", *TINY)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -192,6 +198,8 @@ class CliTest(unittest.TestCase):
             "checkpoint version": (["-i", d, "--sample-only", "-o", files["version"]], "version 2"),
             "checkpoint shapes": (["-i", d, "--resume", "-o", files["shape"]], "shape"),
             "out exists": (["-i", d, "-o", ck, "--max-steps", 2], "already exists"),
+            "out directory missing": (["-i", d, "-o", os.path.join(self.dir, "no", "m.json")],
+                                      "directory does not exist"),
             "loss not finite": (["-i", d, "-l", 1e200, "--max-steps", 5, "-o",
                                  os.path.join(self.dir, "nan.json")], "lower --learning-rate"),
         }
