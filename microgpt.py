@@ -137,7 +137,8 @@ class Value:
         return f"Value(data={self.data}, grad={self.grad})"
 
     def backward(self):
-        """Set .grad of every Value this one depends on to d self / d that Value (accumulating).
+        """Add d self / d v to v.grad for every Value v that self was computed from. Any scalar
+        can be the start; the caller resets grads to 0 between uses (Adam's step does).
 
         The graph is walked with an explicit stack, not recursion, so a deep graph cannot hit
         Python's recursion limit. Children come before parents in `order` (a topological order).
@@ -269,8 +270,9 @@ class GPTConfig:
 
 def init_params(config, rng, std=0.08):
     """All parameters in one ordered dict, named as in GPT-2. Matrices are lists of rows of Values
-    ([out][in]); vectors are lists of Values. Weights start as Gaussian noise (std `std`),
-    LayerNorm at the identity (weight 1, bias 0)."""
+    ([out][in]); vectors are lists of Values. Weights start as small Gaussian noise (different,
+    so that neurons learn different things; small, so that the first logits are nearly equal and
+    the loss starts near ln(vocab_size)); LayerNorm starts as the identity (weight 1, bias 0)."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
 
@@ -278,16 +280,17 @@ def init_params(config, rng, std=0.08):
         return [Value(value) for _ in range(n)]
 
     C = config.n_embd
-    params = {"wte": matrix(config.vocab_size, C), "wpe": matrix(config.block_size, C)}
+    params = {"wte": matrix(config.vocab_size, C),  # [vocab_size][n_embd]: one row per token
+              "wpe": matrix(config.block_size, C)}  # [block_size][n_embd]: one row per position
     for i in range(config.n_layer):
         params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"] = vector(C, 1.0), vector(C, 0.0)
-        for name in ("wq", "wk", "wv", "wo"):
+        for name in ("wq", "wk", "wv", "wo"):  # query, key, value, output: [n_embd][n_embd]
             params[f"h.{i}.attn.{name}"] = matrix(C, C)
         params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"] = vector(C, 1.0), vector(C, 0.0)
-        params[f"h.{i}.mlp.fc"] = matrix(4 * C, C)
-        params[f"h.{i}.mlp.proj"] = matrix(C, 4 * C)
+        params[f"h.{i}.mlp.fc"] = matrix(4 * C, C)  # [4 n_embd][n_embd]
+        params[f"h.{i}.mlp.proj"] = matrix(C, 4 * C)  # [n_embd][4 n_embd]
     params["ln_f.weight"], params["ln_f.bias"] = vector(C, 1.0), vector(C, 0.0)
-    params["lm_head"] = matrix(config.vocab_size, C)
+    params["lm_head"] = matrix(config.vocab_size, C)  # [vocab_size][n_embd]: a logit per token
     return params
 
 
@@ -570,14 +573,17 @@ def load_checkpoint(path):
         saved = ckpt["params"]
         if set(saved) != set(params):
             raise ValueError(f"its parameters {sorted(saved)} are not those of its config")
+
+        def shape(p):  # a matrix's row lengths, or None per entry of a vector
+            return [len(row) if isinstance(row, list) else None for row in p]
         for name, p in params.items():
-            if [len(r) if isinstance(r, list) else 0 for r in saved[name]] != \
-               [len(r) if isinstance(r, list) else 0 for r in p]:
+            if shape(saved[name]) != shape(p):
                 raise ValueError(f"{name} does not have the shape its config gives")
             for value, number in zip(parameters({name: p}), parameters({name: saved[name]})):
                 value.data = float(number)
         n = len(parameters(params))
-        state = {k: ckpt[k] for k in ("seed", "step", "position", "adam_m", "adam_v")}
+        state = {k: int(ckpt[k]) for k in ("seed", "step", "position")}
+        state.update({k: [float(x) for x in ckpt[k]] for k in ("adam_m", "adam_v")})
         if len(state["adam_m"]) != n or len(state["adam_v"]) != n:
             raise ValueError("its Adam moments do not match its parameters")
     except (KeyError, TypeError, ValueError) as e:
