@@ -33,7 +33,8 @@ def load_docs(path):
     except IsADirectoryError:
         raise ValueError(f"{path} is a directory: give a text file with one document per line")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): save it as UTF-8")
+        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): "
+                         f"save it as UTF-8")
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e.strerror}")
     if not docs:
@@ -75,7 +76,8 @@ def decode(ids, chars):
 
 
 class Value:
-    """A scalar in a computation graph: `data` (float), `grad` (d output / d this, after backward)."""
+    """A scalar in a computation graph: `data` (float) and `grad` (d output / d this Value,
+    filled in by backward())."""
 
     __slots__ = ("data", "grad", "_children", "_local_grads", "_visited")  # millions are made
 
@@ -312,7 +314,9 @@ def gpt(token, pos, kv_cache, params, config):
     """
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
     head_dim = config.n_embd // config.n_head
-    scale = 1.0 / math.sqrt(head_dim)  # keeps score variance ~1 as head_dim grows: softmax stays soft
+    # q.k sums head_dim products, so its spread grows like sqrt(head_dim); dividing by that keeps
+    # the scores near unit scale, so the softmax stays soft instead of picking a single position
+    scale = 1.0 / math.sqrt(head_dim)
     for i in range(config.n_layer):
         h = layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
         q = linear(h, params[f"h.{i}.attn.wq"])
@@ -419,8 +423,8 @@ def evaluate(docs, params, config):
 
 @functools.lru_cache(maxsize=2)  # each pass's order is made once
 def epoch_order(n_docs, seed, epoch):
-    """The order of the training documents in pass `epoch` (a list of n_docs indices): a
-    function of (seed, epoch) alone, so a resumed run sees the batches an uninterrupted one would."""
+    """The order of the training documents in pass `epoch` (a list of n_docs indices): a function
+    of (seed, epoch) alone, so a resumed run sees the batches an uninterrupted one would."""
     order = list(range(n_docs))
     random.Random(f"{seed}/{epoch}").shuffle(order)
     return order
@@ -533,7 +537,8 @@ def save_checkpoint(path, params, config, chars, state):
     """Write the model and training state to `path`, via a temporary file renamed into place,
     so a crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
     ckpt = {"format": "microgpt", "version": 1,
-            "config": {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "block_size")},
+            "config": {k: getattr(config, k)
+                       for k in ("n_layer", "n_head", "n_embd", "block_size")},
             "chars": "".join(chars),
             "params": {name: [[v.data for v in row] if isinstance(row, list) else row.data
                               for row in p] for name, p in params.items()},
@@ -560,11 +565,13 @@ def load_checkpoint(path):
     except FileNotFoundError:
         raise ValueError(f"checkpoint {path} does not exist: train one first with --out {path}")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not a readable microgpt checkpoint (truncated or not JSON: {e})")
+        raise ValueError(f"{path} is not a readable microgpt checkpoint "
+                         f"(truncated or not JSON: {e})")
     if not isinstance(ckpt, dict) or ckpt.get("format") != "microgpt":
         raise ValueError(f"{path} is not a microgpt checkpoint")
     if ckpt.get("version") != 1:
-        raise ValueError(f"{path} is checkpoint version {ckpt.get('version')}; this microgpt reads version 1")
+        raise ValueError(f"{path} is checkpoint version {ckpt.get('version')}; "
+                         f"this microgpt reads version 1")
     try:
         chars = list(ckpt["chars"])
         config = GPTConfig(vocab_size=len(chars) + 1, **ckpt["config"])
@@ -606,15 +613,18 @@ def build_parser():
     arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
     arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
     arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
-    arg("--n-embd", type=int, default=12, help="embedding width, a multiple of --n-head (default: 12)")
+    arg("--n-embd", type=int, default=12,
+        help="embedding width, a multiple of --n-head (default: 12)")
     arg("--block-size", type=int, default=None,
         help="longest sequence; longer documents are cut (default: longest document + 1)")
     arg("--batch-size", "-b", type=int, default=8, help="documents per step (default: 8)")
     arg("--learning-rate", "-l", type=float, default=0.015,
         help="peak Adam learning rate (default: 0.015)")
-    arg("--eval-every", type=int, default=600, help="steps between validation losses (default: 600)")
+    arg("--eval-every", type=int, default=600,
+        help="steps between validation losses (default: 600)")
     arg("--num-samples", type=int, default=20, help="samples to print at the end (default: 20)")
-    arg("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy (default: 1)")
+    arg("--temperature", type=float, default=1.0,
+        help="sampling temperature; 0 is greedy (default: 1)")
     arg("--top-k", type=int, default=None, help="sample only from the k most likely characters")
     arg("--prompt", default="", help="every sample starts with this text")
     arg("--out", "-o", default=None, help="save the model here (JSON checkpoint)")
@@ -633,14 +643,16 @@ def check_config(config):
         if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
             raise ValueError(f"{name} must be a positive integer, not {getattr(config, name)!r}")
     if config.n_embd % config.n_head:
-        raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by --n-head ({config.n_head})")
+        raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
+                         f"--n-head ({config.n_head})")
 
 
 def check_args(args):
     """Raise ValueError for flags that cannot work, before anything is read or written."""
     for flag in ("max_steps", "batch_size", "eval_every"):
         if getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, not {getattr(args, flag)}")
+            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, "
+                             f"not {getattr(args, flag)}")
     if args.num_samples < 0:
         raise ValueError(f"--num-samples must be 0 or more, not {args.num_samples}")
     if not args.learning_rate > 0:
@@ -652,7 +664,8 @@ def check_args(args):
     if (args.resume or args.sample_only) and not args.out:
         raise ValueError("--resume and --sample-only need the checkpoint: give it with --out FILE")
     if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
-        raise ValueError(f"{args.out} already exists: continue it with --resume, or choose another --out")
+        raise ValueError(f"{args.out} already exists: continue it with --resume, "
+                         f"or choose another --out")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise ValueError(f"cannot save to {args.out}: its directory does not exist")
 
@@ -676,7 +689,8 @@ def prepare(args):
         check_config(config)
         params = init_params(config, random.Random(args.seed))
         n = len(parameters(params))
-        state = {"seed": args.seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
+        state = {"seed": args.seed, "step": 0, "position": 0,
+                 "adam_m": [0.0] * n, "adam_v": [0.0] * n}
     unknown = sorted(set(args.prompt) - set(chars))
     if unknown:
         raise ValueError(f"--prompt has characters outside the vocabulary: {''.join(unknown)!r}")
@@ -695,12 +709,13 @@ def run(args):
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
     cut = sum(len(d) >= config.block_size for d in docs)
     if cut:
-        print(f"block_size {config.block_size}: {cut} documents longer than {config.block_size - 1} "
-              f"characters are cut")
+        print(f"block_size {config.block_size}: {cut} documents longer than "
+              f"{config.block_size - 1} characters are cut")
     print(f"model: {len(parameters(params))} parameters, n_layer {config.n_layer}, "
           f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
     bos = len(chars)  # documents with characters outside a loaded model's vocabulary are skipped
-    train_tokens, val_tokens = ([[bos] + encode(d, chars) + [bos] for d in split if set(d) <= set(chars)]
+    train_tokens, val_tokens = ([[bos] + encode(d, chars) + [bos]
+                                 for d in split if set(d) <= set(chars)]
                                 for split in (train_docs, val_docs))
     if args.gradcheck:
         err, n = gradcheck(params, config, train_tokens[:4], random.Random(args.seed))
@@ -714,7 +729,8 @@ def run(args):
         interrupted = train(params, config, train_tokens, val_tokens, state, args, save)
         save(state)
         if interrupted:
-            print(f"interrupted after step {state['step']}" + (f", saved to {args.out}" if args.out else ""))
+            print(f"interrupted after step {state['step']}"
+                  + (f", saved to {args.out}" if args.out else ""))
         print(f"step {state['step']}: val loss {evaluate(val_tokens, params, config):.4f}"
               + ("" if val_tokens else " (the file has too few documents to hold any out)"))
     rng = random.Random(args.seed)
@@ -734,7 +750,7 @@ def main(argv=None):
     try:
         here = os.path.dirname(os.path.abspath(__file__))
     except NameError:  # pasted into a notebook: no file, and sys.argv holds the kernel's arguments
-        here, argv = os.getcwd(), []
+        here, argv = os.getcwd(), [] if argv is None else argv
     args = parser.parse_args(argv)
     args.input_file = args.input_file or os.path.join(here, "names.txt")
     # The graph has no reference cycles, so CPython's reference counting frees it as soon as it

@@ -62,7 +62,9 @@ class CliTest(unittest.TestCase):
     def samples(self, stdout):
         lines = stdout.splitlines()
         at = [i for i, line in enumerate(lines) if " samples, " in line][-1]
-        return [(line[:-len(line.split()[-1])].strip(), line.split()[-1]) for line in lines[at + 1:]]
+        # each line: the sample (which may hold spaces), then its mark
+        return [(line[:-len(line.split()[-1])].strip(), line.split()[-1])
+                for line in lines[at + 1:]]
 
     def test_checkpoint_contents(self):
         with open(self.ckpt, encoding="utf-8") as f:
@@ -119,7 +121,8 @@ class CliTest(unittest.TestCase):
         self.assertEqual(n_new, [mark for _, mark in samples].count("new"))
 
     def test_any_dataset_and_block_size_cut(self):
-        words = ["Zoë", "São Paulo", "東京", "naïve café", "Ålesund", "Kraków", "Reykjavík"] * 4
+        words = ["Zoë", "São Paulo", "東京", "naïve café", "Ålesund", "Kraków",
+                 "Reykjavík"] * 4
         data = self.path("unicode.txt", "\n".join(words) + "\n")
         r = run("-i", data, "--max-steps", 3, *TINY)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -189,9 +192,10 @@ class CliTest(unittest.TestCase):
             "prompt outside vocab": (["-i", d, "--prompt", "ma!"], "'!'"),
             "prompt too long": (["-i", d, "--prompt", "a" * 8], "longer than block_size"),
             "sample-only, no --out": (["-i", d, "--sample-only"], "--out"),
-            "checkpoint missing": (["-i", d, "--sample-only", "-o", os.path.join(self.dir, "no.json")],
-                                   "does not exist"),
-            "checkpoint truncated": (["-i", d, "--sample-only", "-o", files["truncated"]], "not JSON"),
+            "checkpoint missing": (["-i", d, "--sample-only", "-o",
+                                    os.path.join(self.dir, "no.json")], "does not exist"),
+            "checkpoint truncated": (["-i", d, "--sample-only", "-o", files["truncated"]],
+                                     "not JSON"),
             "checkpoint not json": (["-i", d, "--resume", "-o", files["notjson"]], "not JSON"),
             "checkpoint format": (["-i", d, "--sample-only", "-o", files["format"]],
                                   "not a microgpt checkpoint"),

@@ -58,7 +58,8 @@ class ModelTest(unittest.TestCase):
         self.assertIn("h.1.attn.wq", params)
         self.assertEqual(list(params)[-3:], ["ln_f.weight", "ln_f.bias", "lm_head"])
         self.assertEqual((len(params["h.0.mlp.fc"]), len(params["h.0.mlp.fc"][0])), (32, 8))
-        self.assertEqual((len(params["lm_head"]), len(params["lm_head"][0])), (config.vocab_size, 8))
+        self.assertEqual((len(params["lm_head"]), len(params["lm_head"][0])),
+                         (config.vocab_size, 8))
 
     def test_a_document_of_length_l_gives_l_plus_1_positions(self):
         params, config, _, tokens = tiny()
