@@ -123,11 +123,8 @@ class Value:
     def __truediv__(self, other):  # a / b
         return self * other ** -1.0
 
-    def __radd__(self, other):  # 2 + a
-        return self + other
-
-    def __rmul__(self, other):  # 2 * a
-        return self * other
+    __radd__ = __add__  # 2 + a is a + 2
+    __rmul__ = __mul__  # 2 * a is a * 2
 
     def __rsub__(self, other):  # 2 - a
         return -self + other
