@@ -1,7 +1,26 @@
 """microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
-Read it top to bottom: dataset, tokenizer, autograd, model, loss, optimizer, training,
-sampling, and the command line. `python microgpt.py` trains on names.txt and prints new names.
+`python microgpt.py` trains a tiny GPT-2 on names.txt (32,000 names) and prints new names.
+
+How to read this file
+  Part 1, lines 40-512: the algorithm, plain. Dataset, tokenizer, autograd, the building
+          blocks, the model, the loss, learning (gradient descent, then Adam), the training
+          step and sampling. Stop at the end of Part 1 on a first read: it is a complete GPT.
+  Part 2, lines 513-619: making it fast. The same math with far fewer graph nodes.
+  Part 3, lines 620-953: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+          gradcheck, the command line, errors.
+
+Default sizes: 27 tokens (26 letters and BOS), block_size 16 (the longest name + 1), one layer
+of 4 attention heads, n_embd 12, 2,640 parameters; 1,200 training steps of 8 names each.
+
+Five words used throughout:
+  parameter  a number the model learns; all of them together are the weights of the model.
+  loss       one number saying how badly the model predicts the data; training lowers it.
+  gradient   of the loss, for each parameter: how fast the loss grows as that parameter grows.
+  logit      the model's raw score for one possible next token; softmax turns the scores into
+             probabilities.
+  nats       the unit of the loss: surprise measured with the natural log, -ln p. Guessing
+             uniformly among 27 tokens costs ln 27 = 3.30 nats per token.
 """
 import argparse
 import functools
@@ -15,36 +34,30 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
+
+# ================================================================================================
+# Part 1: the algorithm, plain
+#
+# Everything a GPT needs, written as plainly as the math. Every number the model computes is a
+# Value, and autograd does all the calculus.
+# ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
-# Dataset: one document per line. We hold some documents out (validation) so we can tell
-# learning the language of the names from memorizing the training list.
+# Dataset: one document per line (for names.txt, one name). We train on most documents and hold
+# some out (the validation split): a loss that falls on documents the model never trained on
+# shows it is learning what the documents have in common, not memorizing the list.
 
 
 def load_docs(path):
     """The documents in the UTF-8 text file `path`: one per line, stripped, blank lines dropped.
-    Raises ValueError, saying what is wrong, if the file cannot be read or has no documents."""
-    try:
-        with open(path, encoding="utf-8-sig") as f:  # -sig: ignore a byte-order mark
-            docs = [line.strip() for line in f if line.strip()]
-    except FileNotFoundError:
-        raise ValueError(f"input file {path} does not exist: give a text file with one document "
-                         f"per line with --input-file")
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory: give a text file with one document per line")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): "
-                         f"save it as UTF-8")
-    except OSError as e:
-        raise ValueError(f"cannot read {path}: {e.strerror}")
-    if not docs:
-        raise ValueError(f"{path} has no documents: it is empty or has only blank lines")
-    return docs
+    Raises OSError or UnicodeDecodeError if it cannot be read (Part 3 explains these)."""
+    with open(path, encoding="utf-8-sig") as f:  # -sig: skip a byte-order mark if there is one
+        return [line.strip() for line in f if line.strip()]
 
 
 def split_docs(docs, seed):
-    """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000 (makemore's rule).
-
+    """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000, as makemore does.
     Returns (train, val), two lists of strings."""
     docs = list(docs)
     random.Random(seed).shuffle(docs)
@@ -53,41 +66,47 @@ def split_docs(docs, seed):
 
 
 # ------------------------------------------------------------------------------------------------
-# Tokenizer: each character is a token. One extra token, BOS, marks where a document begins
-# and, predicted as the next token, where it ends.
+# Tokenizer: the model reads and writes numbers, so each character becomes a token id, its place
+# in `chars`, the sorted list of the characters in the data (the vocabulary). One extra token,
+# BOS (beginning of sequence), has the id len(chars), 26 for names. Every document is read as
+# [BOS, its characters..., BOS]: the first BOS gives the model somewhere to start, and BOS
+# predicted as the next token means "the document ends here".
 
 
 def encode(doc, chars):
-    """Map a string to token ids: chars[i] has id i (chars is the sorted vocabulary)."""
+    """The token ids of the string `doc` (a list of ints): chars[i] has id i."""
     stoi = {ch: i for i, ch in enumerate(chars)}
     return [stoi[ch] for ch in doc]
 
 
 def decode(ids, chars):
-    """Map token ids (without BOS) back to a string."""
+    """The string for a list of token ids (BOS not included)."""
     return "".join(chars[i] for i in ids)
 
 
 # ------------------------------------------------------------------------------------------------
-# Autograd: every number in the model is a Value that remembers which Values it was computed
-# from (its children) and the local derivative of itself with respect to each of them.
-# backward() applies the chain rule: walk the graph from the output back to the leaves, and
-# hand each child (local gradient) * (gradient of the output with respect to this node).
+# Autograd. Learning means nudging every parameter in the direction that lowers the loss, so we
+# need the gradient: for each parameter, the derivative of the loss with respect to it. The
+# loss is built from a few simple operations (+, *, exp, ...) whose derivatives we know. Each
+# result is a Value that remembers its inputs (its children) and the derivative of itself with
+# respect to each (its local gradients). The chain rule does the rest: the gradient of the loss
+# with respect to a child is the sum, over every parent, of (the parent's gradient) x (local
+# gradient). backward() applies it from the loss back to the parameters (backpropagation).
 
 
 class Value:
-    """A scalar in a computation graph: `data` (float) and `grad` (d output / d this Value,
-    filled in by backward())."""
+    """A scalar in a computation graph: `data` (a float) and `grad` (d root / d this Value, where
+    root is the Value whose backward() was called; 0 until then)."""
 
-    __slots__ = ("data", "grad", "_children", "_local_grads", "_visited")  # millions are made
+    __slots__ = ("data", "grad", "_children", "_local_grads")  # millions are made: keep them lean
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
         self._children = children
         self._local_grads = local_grads
-        self._visited = None  # which backward() call last reached this node
 
+    # Each op: the result, and the derivative of the result with respect to each input.
     def __add__(self, other):  # a + b;  d/da = 1, d/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
@@ -96,24 +115,24 @@ class Value:
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data * other.data, (self, other), (other.data, self.data))
 
-    def __pow__(self, k):  # a ** k for a plain number k;  d/da = k * a ** (k - 1)
+    def __pow__(self, k):  # a ** k for a plain number k;  d/da = k a^(k - 1)
         return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
 
-    def exp(self):  # e ** a;  d/da = e ** a
+    def exp(self):  # e^a;  d/da = e^a
         e = math.exp(self.data)
         return Value(e, (self,), (e,))
 
     def log(self):  # ln a;  d/da = 1 / a
         return Value(math.log(self.data), (self,), (1.0 / self.data,))
 
-    def tanh(self):  # tanh a;  d/da = 1 - tanh(a) ** 2
+    def tanh(self):  # tanh a;  d/da = 1 - tanh(a)^2
         t = math.tanh(self.data)
         return Value(t, (self,), (1.0 - t * t,))
 
-    def relu(self):  # max(0, a);  d/da = 1 if a > 0 else 0
+    def relu(self):  # max(0, a);  d/da = 1 if a > 0, else 0
         return Value(max(0.0, self.data), (self,), (float(self.data > 0),))
 
-    # The rest are compositions of the ops above, so they need no gradients of their own.
+    # The rest are made of the ops above, so they need no derivatives of their own.
     def __neg__(self):  # -a
         return self * -1.0
 
@@ -136,160 +155,155 @@ class Value:
         return f"Value(data={self.data}, grad={self.grad})"
 
     def backward(self):
-        """Add d self / d v to v.grad for every Value v that self was computed from. Any scalar
-        can be the start; the caller resets grads to 0 between uses (Adam's step does).
+        """Add d self / d v to v.grad for every Value v that self was computed from. Grads add up
+        across calls, so set them back to 0 between uses (the optimizer's step does).
 
-        The graph is walked with an explicit stack, not recursion, so a deep graph cannot hit
-        Python's recursion limit. Children come before parents in `order` (a topological order).
+        First, list the nodes in topological order: each one after all the nodes it was computed
+        from. The short way to write that is recursive:
+
+            order, seen = [], set()
+            def visit(v):
+                if v not in seen:
+                    seen.add(v)
+                    for child in v._children:
+                        visit(child)
+                    order.append(v)  # after all of its children
+            visit(self)
+
+        The loop below does the same walk with a list as its stack, because a plain model's
+        graph is hundreds of nodes deep (every + in a long sum is one more level): one Python
+        call per level would pass the interpreter's limit of about 1,000 nested calls. Leaves
+        (parameters and constants) are left out: they have nothing to hand on.
+        Then, from self back to the leaves, each node hands its gradient to its children.
         """
-        visit = object()  # this call's mark: a node carrying it has been reached already
-        self._visited = visit
-        order, stack = [], [(self, iter(self._children))]
-        while stack:  # depth-first: a node joins `order` once all its children have
-            node, children = stack[-1]
-            for child in children:
-                if child._children and child._visited is not visit:  # leaves need no order
-                    child._visited = visit
-                    stack.append((child, iter(child._children)))
-                    break
-            else:
-                stack.pop()
+        order, seen = [], set()
+        stack = [(self, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if children_done:
                 order.append(node)
-        self.grad = 1.0
-        for node in reversed(order):  # parents before children: each grad is complete when used
+            elif node not in seen:
+                seen.add(node)
+                stack.append((node, True))  # come back for it after its children
+                for child in node._children:
+                    if child._children and child not in seen:
+                        stack.append((child, False))
+        self.grad = 1.0  # d self / d self
+        for node in reversed(order):  # each node's grad is complete before it is handed on
             grad = node.grad
-            if grad:  # a zero gradient has nothing to hand on
-                for child, local_grad in zip(node._children, node._local_grads):
-                    child.grad += local_grad * grad
+            for child, local_grad in zip(node._children, node._local_grads):
+                child.grad += local_grad * grad  # the chain rule
 
 
 # ------------------------------------------------------------------------------------------------
-# Fused ops. A 16-wide dot product built from * and + is 31 nodes; a softmax over 27 logits about
-# a hundred. Each function below is one well-known piece of math that the atomic ops could
-# build, computed instead in one step as one node per output, with its local gradients worked
-# out on paper. Same math, same gradients (the tests check that against the atomic versions);
-# far fewer nodes to create and walk, which is where a scalar autograd spends its time.
+# Building blocks, each a short composition of Value ops, so autograd differentiates them. All
+# take and return lists of Values (vectors); a matrix is a list of rows.
 
 
-def vsum(xs):  # x_0 + x_1 + ...;  d/dx_i = 1
-    return Value(sum(x.data for x in xs), tuple(xs), (1.0,) * len(xs))
-
-
-def dot(ws, xs):  # w_0 x_0 + w_1 x_1 + ... (a neuron's weighted sum);  d/dw_i = x_i, d/dx_i = w_i
-    wd, xd = [w.data for w in ws], [x.data for x in xs]
-    y = 0.0
-    for w, x in zip(wd, xd):
-        y += w * x
-    return Value(y, ws + xs, xd + wd)
+def dot(a, b):
+    """The dot product a_0 b_0 + a_1 b_1 + ... of two vectors of the same length: one Value."""
+    return sum(ai * bi for ai, bi in zip(a, b))
 
 
 def linear(x, w):
-    """y = w @ x, no bias: x is a list of n_in Values, w is [n_out][n_in]; returns n_out Values.
-    Each output is dot(row, x), written out so that x's numbers are read once for all rows."""
-    xd = [xi.data for xi in x]
-    out = []
-    for row in w:
-        wd = [wi.data for wi in row]
-        y = 0.0
-        for w_j, x_j in zip(wd, xd):
-            y += w_j * x_j
-        out.append(Value(y, row + x, xd + wd))
-    return out
+    """A linear layer without bias, y = w x: x has n_in Values, w is [n_out][n_in], y has n_out.
+    Each output is a weighted sum of all the inputs (one neuron), with a row of w as weights."""
+    return [dot(row, x) for row in w]
 
 
 def softmax(logits):
-    """p_i = exp(z_i) / sum_j exp(z_j) over a list of Values; dp_i/dz_j = p_i (delta_ij - p_j).
-    Subtracting max(z) first changes nothing in the math and keeps exp from overflowing."""
-    zs = [z.data for z in logits]
-    m = max(zs)
-    exps = [math.exp(z - m) for z in zs]
+    """Scores -> probabilities: p_i = exp(z_i) / sum_j exp(z_j), positive and summing to 1; a
+    higher score gets more. Returns a list as long as `logits`."""
+    m = max(z.data for z in logits)  # shifting all z changes no p_i, and keeps exp from overflow
+    exps = [(z - m).exp() for z in logits]
     total = sum(exps)
-    probs = [e / total for e in exps]
-    return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
-            for i, p_i in enumerate(probs)]
+    return [e / total for e in exps]
 
 
 def cross_entropy(logits, target):
-    """-log softmax(logits)[target]: the surprise, in nats, at the correct next token `target`.
-    loss = log(sum_j exp(z_j)) - z_target;  d loss/dz_j = softmax(z)_j - (1 if j == target)."""
-    zs = [z.data for z in logits]
-    m = max(zs)
-    exps = [math.exp(z - m) for z in zs]
-    total = sum(exps)
-    return Value(math.log(total) + m - zs[target], logits,
-                 [e / total - (j == target) for j, e in enumerate(exps)])
+    """The loss for one prediction: -ln p[target], where p = softmax(logits) and `target` is the
+    id of the token that really comes next. In nats: 0 if the model gave it probability 1, and
+    large if it thought it unlikely. Returns one Value."""
+    return -softmax(logits)[target].log()
 
 
 def layernorm(x, weight, bias, eps=1e-5):
-    """LayerNorm (Ba et al. 2016): y_i = w_i (x_i - mean) rstd + b_i, rstd = 1/sqrt(var + eps),
-    so the next layer sees inputs of a steady scale. x, weight, bias and y: lists of n Values.
-    mean and rstd are nodes of their own, so each y_i needs only five local gradients:
-    dy_i/dx_i = w_i rstd, dy_i/dmean = -w_i rstd, dy_i/drstd = w_i (x_i - mean),
-    dy_i/dw_i = (x_i - mean) rstd, dy_i/db_i = 1."""
+    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1, then
+    times a learned weight plus a learned bias, per entry. Keeps every layer's input at a
+    steady scale however the weights grow. eps keeps it finite when all x are equal."""
     n = len(x)
-    xd = [xi.data for xi in x]
-    mu = sum(xd) / n
-    r = (sum((v - mu) ** 2 for v in xd) / n + eps) ** -0.5
-    mean = Value(mu, x, [1.0 / n] * n)  # d mean/dx_j = 1/n
-    rstd = Value(r, x, [-r ** 3 * (v - mu) / n for v in xd])  # d rstd/dx_j = -rstd^3 (x_j - mean)/n
-    return [Value(w.data * (xi.data - mu) * r + b.data, (xi, mean, rstd, w, b),
-                  (w.data * r, -w.data * r, w.data * (xi.data - mu), (xi.data - mu) * r, 1.0))
-            for xi, w, b in zip(x, weight, bias)]
+    mean = sum(x) / n
+    var = sum((xi - mean) ** 2 for xi in x) / n  # the variance: mean squared distance from mean
+    rstd = (var + eps) ** -0.5  # 1 / standard deviation
+    return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
 
 def gelu(x):
-    """GELU in GPT-2's tanh form (Hendrycks & Gimpel 2016), elementwise over a list of Values:
-    y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
-    dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
-    c = math.sqrt(2.0 / math.pi)
-    out = []
-    for xi in x:
-        v = xi.data
-        t = math.tanh(c * (v + 0.044715 * v * v * v))
-        grad = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
-        out.append(Value(0.5 * v * (1 + t), (xi,), (grad,)))
-    return out
+    """GELU (Hendrycks & Gimpel 2016), in GPT-2's tanh form, on each entry of x: a smooth ReLU,
+    about x for large x and about 0 for very negative x. Without such a bend, two linear layers
+    in a row could only compute what one linear layer can."""
+    c = math.sqrt(2 / math.pi)
+    return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
+
+
+# The model takes its blocks as an argument, `ops`: these plain ones, or the fused ones made later
+# for speed (FUSED), which compute the same numbers.
+PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
+                        layernorm=layernorm, gelu=gelu)
 
 
 # ------------------------------------------------------------------------------------------------
-# Model: GPT-2 (Radford et al. 2019) in miniature. A token's embedding plus its position's
-# embedding goes through n_layer blocks; each block lets the token look at earlier tokens
-# (attention, Vaswani et al. 2017) and then think on its own (MLP). Residual connections
-# (x = x + f(x)) keep a clean path for the gradient; LayerNorm before each f keeps scales sane.
+# Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time. A token becomes
+# a vector of n_embd numbers: its embedding (a learned vector per token, a row of `wte`) plus its
+# position's embedding (a row of `wpe`). The vector goes through n_layer blocks. In each block,
+# attention (Vaswani et al. 2017) lets it gather information from the earlier tokens, then an
+# MLP (two linear layers with a GELU between) works on it alone. Each adds its result to the
+# vector, x = x + f(x), rather than replacing it: the residual connection, a straight path along
+# which the gradient reaches early layers undiminished. A LayerNorm comes before each f. At the
+# end, `lm_head` turns the vector into one logit per token of the vocabulary.
+#
+# Where this differs from GPT-2: no bias vectors in the linear layers; lm_head is a matrix of
+# its own rather than wte reused; every weight starts with std 0.08 (GPT-2: 0.02, with the
+# residual layers scaled down); no dropout. Training differs from nanoGPT's recipe: Adam rather
+# than AdamW (no weight decay), no gradient clipping, and a linear rather than cosine decay.
 
 
 @dataclass
 class GPTConfig:
-    vocab_size: int  # characters + BOS
-    block_size: int  # longest sequence the model sees: the positions in wpe
-    n_layer: int
-    n_head: int
-    n_embd: int
+    """The sizes of the model, named as in GPT-2 and nanoGPT. Defaults are the command line's."""
+    vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
+    block_size: int  # positions it can read: the longest document + 1 (16 for names)
+    n_layer: int = 1  # blocks, one after the other
+    n_head: int = 4  # attention heads per block
+    n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
 
 
 def init_params(config, rng, std=0.08):
-    """All parameters in one ordered dict, named as in GPT-2. Matrices are lists of rows of Values
-    ([out][in]); vectors are lists of Values. Weights start as small Gaussian noise (different,
-    so that neurons learn different things; small, so that the first logits are nearly equal and
-    the loss starts near ln(vocab_size)); LayerNorm starts as the identity (weight 1, bias 0)."""
+    """All parameters in a dict, named as in GPT-2: each a matrix (a list of rows of Values,
+    [n_out][n_in]) or a vector (a list of Values). Weights start as small Gaussian noise:
+    different, so that neurons learn different things; small, so that the first logits are
+    nearly equal and the first loss is near ln(vocab_size). LayerNorm weights start at 1 and
+    biases at 0, so at first a LayerNorm only normalizes."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
 
     def vector(n, value):
         return [Value(value) for _ in range(n)]
 
-    C = config.n_embd
-    params = {"wte": matrix(config.vocab_size, C),  # [vocab_size][n_embd]: one row per token
-              "wpe": matrix(config.block_size, C)}  # [block_size][n_embd]: one row per position
+    n_embd = config.n_embd
+    params = {"wte": matrix(config.vocab_size, n_embd),  # token embeddings: a row per token
+              "wpe": matrix(config.block_size, n_embd)}  # position embeddings: a row per position
     for i in range(config.n_layer):
-        params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"] = vector(C, 1.0), vector(C, 0.0)
+        params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"] = vector(n_embd, 1.0), \
+            vector(n_embd, 0.0)
         for name in ("wq", "wk", "wv", "wo"):  # query, key, value, output: [n_embd][n_embd]
-            params[f"h.{i}.attn.{name}"] = matrix(C, C)
-        params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"] = vector(C, 1.0), vector(C, 0.0)
-        params[f"h.{i}.mlp.fc"] = matrix(4 * C, C)  # [4 n_embd][n_embd]
-        params[f"h.{i}.mlp.proj"] = matrix(C, 4 * C)  # [n_embd][4 n_embd]
-    params["ln_f.weight"], params["ln_f.bias"] = vector(C, 1.0), vector(C, 0.0)
-    params["lm_head"] = matrix(config.vocab_size, C)  # [vocab_size][n_embd]: a logit per token
+            params[f"h.{i}.attn.{name}"] = matrix(n_embd, n_embd)
+        params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"] = vector(n_embd, 1.0), \
+            vector(n_embd, 0.0)
+        params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # [4 n_embd][n_embd]
+        params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # [n_embd][4 n_embd]
+    params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)
+    params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token: [vocab][n_embd]
     return params
 
 
@@ -302,12 +316,20 @@ def parameters(params):
     return flat
 
 
-def gpt(token, pos, kv_cache, params, config):
-    """Run one token at position `pos` through the model; return vocab_size logits (Values).
+def empty_cache(config):
+    """A KV cache for a new document: per layer, a list of keys and a list of values."""
+    return [([], []) for _ in range(config.n_layer)]
 
-    kv_cache holds, per layer, the keys and values of the positions before this one; this
-    token's key and value are appended to it. Attending only to what is in the cache is what
-    makes the model causal: a position can never see a later one.
+
+def gpt(token, pos, kv_cache, params, config, ops):
+    """Read the token id `token` at position `pos`; return vocab_size logits (Values) for the
+    token that comes next.
+
+    kv_cache holds, per layer, the keys and values of this document's earlier positions; this
+    position's are appended to it. Attending only to what is in the cache is what makes the
+    model causal: a position can never see a later one. ops: the blocks to compute with,
+    PLAIN (Part 1) or FUSED (Part 2). Shapes for one token at the default sizes:
+    a token (one of 27) -> [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits.
     """
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
     head_dim = config.n_embd // config.n_head
@@ -315,78 +337,74 @@ def gpt(token, pos, kv_cache, params, config):
     # the scores near unit scale, so the softmax stays soft instead of picking a single position
     scale = 1.0 / math.sqrt(head_dim)
     for i in range(config.n_layer):
-        h = layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
-        q = linear(h, params[f"h.{i}.attn.wq"])
+        # --- attention block
+        h = ops.layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
+        q = ops.linear(h, params[f"h.{i}.attn.wq"])  # query: what this position looks for
         keys, values = kv_cache[i]
-        keys.append(linear(h, params[f"h.{i}.attn.wk"]))
-        values.append(linear(h, params[f"h.{i}.attn.wv"]))
-        heads = []  # [n_embd]: each head's output, side by side
-        for s in range(0, config.n_embd, head_dim):  # each head attends in its own slice
-            scores = [dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]  # [pos + 1]
-            weights = softmax(scores)
-            heads += [dot(weights, [v[j] for v in values]) for j in range(s, s + head_dim)]
-        x = [a + b for a, b in zip(x, linear(heads, params[f"h.{i}.attn.wo"]))]
-        h = layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
-        h = linear(gelu(linear(h, params[f"h.{i}.mlp.fc"])), params[f"h.{i}.mlp.proj"])
-        x = [a + b for a, b in zip(x, h)]
-    x = layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
-    return linear(x, params["lm_head"])  # [vocab_size]
-
-
-def empty_cache(config):
-    """A fresh KV cache: per layer, a list of keys and a list of values."""
-    return [([], []) for _ in range(config.n_layer)]
+        keys.append(ops.linear(h, params[f"h.{i}.attn.wk"]))  # key: what it offers to be found by
+        values.append(ops.linear(h, params[f"h.{i}.attn.wv"]))  # value: what it passes on
+        # Attention: this position's query is compared with the key of every position so far,
+        # itself included: score = q.k, high where they match. Softmax turns the scores into
+        # weights that are positive and sum to 1 (attn), and the head's output is the sum of
+        # the positions' values weighted by attn: it copies in what it found. Each head works
+        # on its own slice of q, k and v (head_dim numbers), so the heads can look for
+        # different things at once, say one the previous letter and another the first.
+        heads = []  # [n_embd]: the heads' outputs side by side
+        for s in range(0, config.n_embd, head_dim):
+            scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
+            attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
+            heads += [ops.dot(attn, [v[j] for v in values]) for j in range(s, s + head_dim)]
+        out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
+        x = [a + b for a, b in zip(x, out)]  # residual add
+        # --- MLP block: widen to 4 n_embd, bend with GELU, narrow back
+        h = ops.layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
+        out = ops.linear(ops.gelu(ops.linear(h, params[f"h.{i}.mlp.fc"])),
+                         params[f"h.{i}.mlp.proj"])
+        x = [a + b for a, b in zip(x, out)]  # residual add
+    x = ops.layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
+    return ops.linear(x, params["lm_head"])  # [vocab_size]
 
 
 # ------------------------------------------------------------------------------------------------
-# Loss: a document is [BOS] + its characters + [BOS]; at every position the model predicts the
-# next token. The loss is the mean cross-entropy over every position of every document.
+# Loss: at every position of a document the model predicts the next token, and pays the
+# cross-entropy of that prediction. The loss is the mean over every position of every document.
 
 
-def doc_losses(tokens, params, config):
-    """Cross-entropy (a Value) at each position of `tokens`: L+1 of them for L characters, or
-    fewer if the document is longer than block_size."""
+def doc_losses(tokens, params, config, ops):
+    """The loss (a Value) at each position of one document, `tokens` = [BOS, ids..., BOS]: at
+    position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
+    len(tokens) - 1 losses, or block_size if fewer: a longer document is cut."""
     kv_cache = empty_cache(config)
     n = min(config.block_size, len(tokens) - 1)
-    return [cross_entropy(gpt(tokens[pos], pos, kv_cache, params, config), tokens[pos + 1])
+    return [ops.cross_entropy(gpt(tokens[pos], pos, kv_cache, params, config, ops), tokens[pos + 1])
             for pos in range(n)]
 
 
-def batch_loss(docs, params, config):
-    """Mean cross-entropy (a Value) over every position of every token list in `docs`."""
-    losses = [loss for tokens in docs for loss in doc_losses(tokens, params, config)]
-    return vsum(losses) * (1.0 / len(losses))
-
-
-def backward_batch(docs, params, config):
-    """Add the gradient of batch_loss(docs) to every parameter's .grad; return the loss (float).
-
-    One document at a time (gradient accumulation): the mean over all positions is a sum of one
-    share per document, the gradient of a sum is the sum of the gradients, and small graphs are
-    faster to build and walk than one big one."""
-    n_positions = sum(min(config.block_size, len(t) - 1) for t in docs)
-    total = 0.0
-    for tokens in docs:
-        share = vsum(doc_losses(tokens, params, config)) * (1.0 / n_positions)
-        share.backward()
-        total += share.data
-    return total
+def batch_loss(docs, params, config, ops):
+    """The mean loss (a Value, in nats per token) over every position of every token list in
+    `docs`."""
+    losses = [loss for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
+    return sum(losses) / len(losses)
 
 
 # ------------------------------------------------------------------------------------------------
-# Optimizer: Adam (Kingma & Ba 2015). Each parameter moves against a running average of its
-# gradient (m), divided by a running average of its squared gradient (v), so every parameter
-# takes steps of about the learning rate whatever the scale of its gradient.
+# Learning. A parameter's gradient says how the loss changes as it grows, so a small step
+# against the gradient lowers the loss. Repeating such steps is gradient descent:
 
 
-def lr_at(step, max_steps, learning_rate):
-    """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of
-    the steps, then linear decay to 0 at the end. Warmup keeps the first Adam steps small,
-    while its running averages are still poor estimates; the decay lets the weights settle."""
-    warmup = max(1, max_steps // 50)
-    if step < warmup:
-        return learning_rate * (step + 1) / warmup
-    return learning_rate * (max_steps - step) / (max_steps - warmup)
+def sgd_step(flat, lr):
+    """Gradient descent: move each parameter Value in `flat` by -lr times its gradient (lr, the
+    learning rate, sets the step size), then reset its gradient to 0."""
+    for p in flat:
+        p.data -= lr * p.grad
+        p.grad = 0.0
+
+
+# That works, but one learning rate must suit every parameter, and gradients differ in scale by
+# orders of magnitude from one parameter to another and are noisy from batch to batch. Adam
+# (Kingma & Ba 2015) gives each parameter its own step: a running average of its gradient (m,
+# the direction) divided by the square root of a running average of its squared gradient (v, the
+# typical size). Each step is then about lr long, whatever the scale of that gradient.
 
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
@@ -402,20 +420,19 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.grad = 0.0
 
 
+def lr_at(step, max_steps, learning_rate):
+    """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of
+    the steps, then linear decay to 0 at the end. Warmup keeps the first Adam steps small,
+    while its running averages are still poor estimates; the decay lets the weights settle."""
+    warmup = max(1, max_steps // 50)
+    if step < warmup:
+        return learning_rate * (step + 1) / warmup
+    return learning_rate * (max_steps - step) / (max_steps - warmup)
+
+
 # ------------------------------------------------------------------------------------------------
-# Training: batches of documents, each pass over the data in its own random order. Every so
-# often, and at the end, we measure the loss on the held-out validation documents.
-
-
-def evaluate(docs, params, config):
-    """Mean per-token loss (float, nats) over all token lists in `docs` (NaN if there are none).
-    No gradients are needed, so each document's graph is dropped as soon as its loss is read."""
-    total, count = 0.0, 0
-    for tokens in docs:
-        losses = doc_losses(tokens, params, config)
-        total += sum(loss.data for loss in losses)
-        count += len(losses)
-    return total / count if count else math.nan
+# Training: take a batch of documents, compute the loss and its gradients, update; repeat. Each
+# pass over the training documents (an epoch) takes them in a new random order.
 
 
 @functools.lru_cache(maxsize=2)  # each pass's order is made once
@@ -427,103 +444,185 @@ def epoch_order(n_docs, seed, epoch):
     return order
 
 
-def batch_at(docs, seed, position, batch_size):
+def get_batch(docs, seed, position, batch_size):
     """The batch_size documents that follow the first `position` of training (over all passes)."""
     return [docs[epoch_order(len(docs), seed, k // len(docs))[k % len(docs)]]
             for k in range(position, position + batch_size)]
 
 
-def train(params, config, train_docs, val_docs, state, args, save=None):
-    """Train `params` in place with Adam from state["step"] to args.max_steps.
+def train_step(state, train_docs, params, config, ops, batch_size, max_steps, learning_rate):
+    """One step of training; returns the batch's loss (float, nats per token) before the update.
 
-    state: {"seed", "step", "position" (documents consumed), "adam_m", "adam_v"}, updated in
-    place; save(state) is called at each evaluation. Ctrl-C finishes the current step and stops.
-    Returns True if stopped by Ctrl-C. Raises FloatingPointError if the loss is NaN or infinite.
-    """
-    flat = parameters(params)
-    m, v = state["adam_m"], state["adam_v"]
-    interrupted = []
-    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
-    try:
-        first = state["step"]
-        while state["step"] < args.max_steps and not interrupted:
-            step, t0 = state["step"], time.time()
-            batch = batch_at(train_docs, state["seed"], state["position"], args.batch_size)
-            try:
-                loss = backward_batch(batch, params, config)
-            except ArithmeticError:  # a float overflowed
-                loss = math.inf
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss} at step {step + 1}; try a "
-                                         f"lower --learning-rate (it was {args.learning_rate})")
-            adam_step(flat, m, v, step + 1, lr_at(step, args.max_steps, args.learning_rate))
-            state["step"], state["position"] = step + 1, state["position"] + args.batch_size
-            line = (f"step {step + 1:5d}/{args.max_steps} | train loss {loss:.4f} | "
-                    f"{(time.time() - t0) * 1000:5.1f} ms/step")
-            evaluating = (step + 1) % args.eval_every == 0 and step + 1 < args.max_steps
-            if evaluating:
-                line += f" | val loss {evaluate(val_docs, params, config):.4f}"
-                if save:
-                    save(state)
-            if evaluating or step == first or (step + 1) % 100 == 0 or step + 1 == args.max_steps:
-                print(line, flush=True)
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
-    return bool(interrupted)
+    state holds what changes as training goes, besides the parameters: {"seed", "step" (steps
+    done), "position" (documents used), "adam_m", "adam_v" (Adam's running averages)}. It is
+    updated in place; Part 3 saves it in checkpoints, to resume from."""
+    step = state["step"]
+    batch = get_batch(train_docs, state["seed"], state["position"], batch_size)  # 1. a batch
+    loss = batch_loss(batch, params, config, ops)  # 2. forward: the loss, as a graph of Values
+    loss.backward()  # 3. backward: every parameter's .grad = d loss / d parameter
+    adam_step(parameters(params), state["adam_m"], state["adam_v"], step + 1,  # 4. update
+              lr_at(step, max_steps, learning_rate))
+    state["step"], state["position"] = step + 1, state["position"] + batch_size
+    return loss.data
 
 
-def gradcheck(params, config, docs, rng, n=20, h=1e-5):
-    """Largest relative error between backpropagated gradients and central finite differences,
-    (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
-    loss on `docs`. Returns (largest error, parameters checked). Near 1e-7 or below means the
-    autograd and the model agree."""
-    batch_loss(docs, params, config).backward()
-    worst = 0.0
-    with_grad = [p for p in parameters(params) if p.grad]
-    for p in rng.sample(with_grad, min(n, len(with_grad))):
-        old = p.data
-        p.data = old + h
-        up = batch_loss(docs, params, config).data
-        p.data = old - h
-        down = batch_loss(docs, params, config).data
-        p.data = old
-        numeric = (up - down) / (2 * h)
-        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
-    return worst, min(n, len(with_grad))
+def evaluate(docs, params, config, ops):
+    """Mean loss per token (float, nats) over all token lists in `docs` (NaN if there are none):
+    on the validation split, how well the model predicts documents it never trained on."""
+    losses = [loss.data for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
+    return sum(losses) / len(losses) if losses else math.nan
 
 
 # ------------------------------------------------------------------------------------------------
-# Sampling: start from BOS (and the prompt, if any) and repeatedly pick the next character from
-# the model's predicted distribution, until the model predicts BOS (the end) or we run out of
-# positions.
+# Sampling: start from BOS (and the prompt, if any), turn the logits into probabilities with a
+# softmax, draw the next character from them, and feed it back in; stop when the model draws BOS
+# (the end) or runs out of positions.
 
 
-def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt=""):
-    """One new document (a string) that starts with `prompt`.
+def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=""):
+    """One new document (a string) that starts with `prompt`, drawn with the random.Random `rng`.
 
-    Logits are divided by `temperature` before the softmax: below 1 the model plays safe, above
-    1 it takes chances, and 0 means always the most likely character (greedy). top_k keeps only
-    the k most likely characters. Prompt characters must be in `chars`."""
+    The logits are divided by `temperature` before the softmax: below 1 the distribution gets
+    sharper and the model plays safe, above 1 flatter and it takes chances; 0 means always the
+    most likely character (greedy). top_k keeps only the k most likely characters. Prompt
+    characters must be in `chars`."""
     bos = len(chars)
     tokens, kv_cache = [bos] + encode(prompt, chars), empty_cache(config)
     for pos in range(config.block_size):
-        logits = [z.data for z in gpt(tokens[pos], pos, kv_cache, params, config)]
+        logits = [z.data for z in gpt(tokens[pos], pos, kv_cache, params, config, ops)]
         if pos + 1 < len(tokens):  # still reading the prompt
             continue
-        if top_k:
+        if top_k:  # every logit below the k-th highest gets probability 0
             kth = sorted(logits, reverse=True)[min(top_k, len(logits)) - 1]
             logits = [z if z >= kth else -math.inf for z in logits]
         if temperature == 0:
             token = logits.index(max(logits))
-        else:
+        else:  # softmax of logits / temperature, then a draw
             m = max(logits)
-            weights = [math.exp((z - m) / temperature) for z in logits]
-            token = rng.choices(range(len(logits)), weights=weights)[0]
+            exps = [math.exp((z - m) / temperature) for z in logits]
+            total = sum(exps)
+            probs = [e / total for e in exps]
+            token = rng.choices(range(len(probs)), weights=probs)[0]
         if token == bos:
             break
         tokens.append(token)
     return decode(tokens[1:], chars)
 
+
+# ================================================================================================
+# Part 2: making it fast
+#
+# Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, order
+# and hand a gradient through, one Python object at a time. For one name ("olivia", 7 positions)
+# of the default model, the plain blocks make 5,270 nodes and 10,344 edges (local gradients) per
+# position. The fused blocks below compute the same math, each in one step, as a single node
+# per output whose local gradients are worked out on paper: 323 nodes and 4,809 edges per
+# position. Fewer nodes to make, order and visit: training runs several times faster (the
+# benchmark, tests/benchmark.py, measures by how much). The edges fall less, because a fused
+# node still has one local gradient per input: that work is what remains.
+# The tests check that each fused block gives the values and gradients of its plain version.
+# ================================================================================================
+
+
+def graph_size(root):
+    """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves, the
+    ones backward() orders, and their links to their children, each a local gradient to apply."""
+    seen, stack = {root}, [root]
+    while stack:
+        for child in stack.pop()._children:
+            if child._children and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return len(seen), sum(len(node._children) for node in seen)
+
+
+def fused_dot(a, b):  # Part 1: sum(ai * bi ...), 2n nodes
+    """a.b as one node: d/da_i = b_i, d/db_i = a_i."""
+    ad, bd = [x.data for x in a], [x.data for x in b]
+    y = 0.0
+    for ai, bi in zip(ad, bd):
+        y += ai * bi
+    return Value(y, a + b, bd + ad)
+
+
+def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
+    """w x as one node per output; each is fused_dot(row, x), written out so that the numbers of
+    x are read once for all the rows."""
+    xd = [xi.data for xi in x]
+    out = []
+    for row in w:
+        wd = [wi.data for wi in row]
+        y = 0.0
+        for wi, xi in zip(wd, xd):
+            y += wi * xi
+        out.append(Value(y, row + x, xd + wd))
+    return out
+
+
+def fused_softmax(logits):  # Part 1: exps = [(z - m).exp() ...]; [e / sum(exps) for e in exps]
+    """Softmax as one node per probability. By the quotient rule, dp_i/dz_j = p_i (d_ij - p_j),
+    where d_ij is 1 if i == j and 0 otherwise."""
+    zs = [z.data for z in logits]
+    m = max(zs)
+    exps = [math.exp(z - m) for z in zs]
+    total = sum(exps)
+    probs = [e / total for e in exps]
+    return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
+            for i, p_i in enumerate(probs)]
+
+
+def fused_cross_entropy(logits, target):  # Part 1: -softmax(logits)[target].log()
+    """-ln p[target] as one node. It equals ln(sum_j exp(z_j)) - z_target, so
+    d loss/dz_j = p_j - (1 if j == target else 0): the probability given, minus the one wanted."""
+    zs = [z.data for z in logits]
+    m = max(zs)
+    exps = [math.exp(z - m) for z in zs]
+    total = sum(exps)
+    return Value(math.log(total) + m - zs[target], logits,
+                 [e / total - (j == target) for j, e in enumerate(exps)])
+
+
+def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * w + b
+    """LayerNorm with the mean and rstd (1 / standard deviation) as one node each, so that each
+    output, y_i = w_i (x_i - mean) rstd + b_i, is one node with five local gradients:
+    dy_i/dx_i = w_i rstd, dy_i/dmean = -w_i rstd, dy_i/drstd = w_i (x_i - mean),
+    dy_i/dw_i = (x_i - mean) rstd, dy_i/db_i = 1."""
+    n = len(x)
+    xd = [xi.data for xi in x]
+    mu = sum(xd) / n
+    r = (sum((v - mu) ** 2 for v in xd) / n + eps) ** -0.5
+    mean = Value(mu, x, [1.0 / n] * n)  # d mean/dx_j = 1/n
+    rstd = Value(r, x, [-r ** 3 * (v - mu) / n for v in xd])  # d rstd/dx_j = -rstd^3 (x_j - mean)/n
+    return [Value(w.data * (xi.data - mu) * r + b.data, (xi, mean, rstd, w, b),
+                  (w.data * r, -w.data * r, w.data * (xi.data - mu), (xi.data - mu) * r, 1.0))
+            for xi, w, b in zip(x, weight, bias)]
+
+
+def fused_gelu(x):  # Part 1: 0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh())
+    """GELU as one node per entry: with u = c (x + 0.044715 x^3) and t = tanh u,
+    dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)."""
+    c = math.sqrt(2 / math.pi)
+    out = []
+    for xi in x:
+        v = xi.data
+        t = math.tanh(c * (v + 0.044715 * v * v * v))
+        grad = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
+        out.append(Value(0.5 * v * (1 + t), (xi,), (grad,)))
+    return out
+
+
+FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softmax,
+                        cross_entropy=fused_cross_entropy, layernorm=fused_layernorm,
+                        gelu=fused_gelu)
+
+
+# ================================================================================================
+# Part 3: the tool
+#
+# Everything that makes the algorithm a program people can use on their own data: checkpoints,
+# a training loop that reports progress and survives Ctrl-C, gradcheck, the command line, and
+# a clear one-line message for every bad input.
+# ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
 # Checkpoints: the model and everything needed to resume training, as JSON. Python writes each
@@ -596,6 +695,65 @@ def load_checkpoint(path):
 
 
 # ------------------------------------------------------------------------------------------------
+# The training loop: Part 1's train_step, repeated, with progress lines, a validation loss every
+# so often (saved to the checkpoint then), and Ctrl-C stopping it cleanly between two steps.
+
+
+def train(params, config, ops, train_docs, val_docs, state, args, save=None):
+    """Train `params` in place from state["step"] to args.max_steps (see train_step for state).
+
+    save(state) is called at each evaluation. Ctrl-C finishes the current step and stops.
+    Returns True if stopped by Ctrl-C. Raises FloatingPointError if the loss is NaN or infinite.
+    """
+    interrupted = []
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
+    try:
+        first = state["step"]
+        while state["step"] < args.max_steps and not interrupted:
+            t0, step = time.time(), state["step"] + 1
+            try:
+                loss = train_step(state, train_docs, params, config, ops, args.batch_size,
+                                  args.max_steps, args.learning_rate)
+            except (ArithmeticError, ValueError):  # a float overflowed, or a log of 0
+                loss = math.inf
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss} at step {step}; try a "
+                                         f"lower --learning-rate (it was {args.learning_rate})")
+            line = (f"step {step:5d}/{args.max_steps} | train loss {loss:.4f} | "
+                    f"{(time.time() - t0) * 1000:5.1f} ms/step")
+            evaluating = step % args.eval_every == 0 and step < args.max_steps
+            if evaluating:
+                line += f" | val loss {evaluate(val_docs, params, config, ops):.4f}"
+                if save:
+                    save(state)
+            if evaluating or step == first + 1 or step % 100 == 0 or step == args.max_steps:
+                print(line, flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    return bool(interrupted)
+
+
+def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5):
+    """Largest relative error between backpropagated gradients and central finite differences,
+    (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
+    loss on `docs`. Returns (largest error, parameters checked). Near 1e-7 or below means the
+    autograd and the model agree."""
+    batch_loss(docs, params, config, ops).backward()
+    worst = 0.0
+    with_grad = [p for p in parameters(params) if p.grad]
+    for p in rng.sample(with_grad, min(n, len(with_grad))):
+        old = p.data
+        p.data = old + h
+        up = batch_loss(docs, params, config, ops).data
+        p.data = old - h
+        down = batch_loss(docs, params, config, ops).data
+        p.data = old
+        numeric = (up - down) / (2 * h)
+        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
+    return worst, min(n, len(with_grad))
+
+
+# ------------------------------------------------------------------------------------------------
 # Command line: flags named as in makemore. Every bad input ends in one line on stderr,
 # "microgpt: error: ...", and exit status 2, with nothing overwritten.
 
@@ -608,10 +766,12 @@ def build_parser():
         help="UTF-8 text, one document per line (default: names.txt beside microgpt.py)")
     arg("--max-steps", type=int, default=1200, help="total training steps (default: 1200)")
     arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
-    arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
-    arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
-    arg("--n-embd", type=int, default=12,
-        help="embedding width, a multiple of --n-head (default: 12)")
+    arg("--n-layer", type=int, default=GPTConfig.n_layer,
+        help=f"transformer blocks (default: {GPTConfig.n_layer})")
+    arg("--n-head", type=int, default=GPTConfig.n_head,
+        help=f"attention heads per block (default: {GPTConfig.n_head})")
+    arg("--n-embd", type=int, default=GPTConfig.n_embd,
+        help=f"embedding width, a multiple of --n-head (default: {GPTConfig.n_embd})")
     arg("--block-size", type=int, default=None,
         help="longest sequence; longer documents are cut (default: longest document + 1)")
     arg("--batch-size", "-b", type=int, default=8, help="documents per step (default: 8)")
@@ -629,6 +789,8 @@ def build_parser():
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
     arg("--gradcheck", action="store_true",
         help="compare backprop gradients with finite differences, then exit")
+    arg("--plain", action="store_true",
+        help="compute with Part 1's plain blocks only: the same numbers, several times slower")
     # one line on stderr, no usage block: the message says what to fix
     parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
     return parser
@@ -667,11 +829,30 @@ def check_args(args):
         raise ValueError(f"cannot save to {args.out}: its directory does not exist")
 
 
+def read_docs(path):
+    """load_docs(path), with a ValueError that says what to do if it cannot be read or is empty."""
+    try:
+        docs = load_docs(path)
+    except FileNotFoundError:
+        raise ValueError(f"input file {path} does not exist: give a text file with one document "
+                         f"per line with --input-file")
+    except IsADirectoryError:
+        raise ValueError(f"{path} is a directory: give a text file with one document per line")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): "
+                         f"save it as UTF-8")
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}")
+    if not docs:
+        raise ValueError(f"{path} has no documents: it is empty or has only blank lines")
+    return docs
+
+
 def prepare(args):
     """Read the data and build the model, or load it from the checkpoint in --out.
     Returns (docs, params, config, chars, state); raises ValueError for bad input."""
     check_args(args)
-    docs = load_docs(args.input_file)
+    docs = read_docs(args.input_file)
     if args.resume or args.sample_only:
         params, config, chars, state = load_checkpoint(args.out)
         unknown = sorted(set("".join(docs)) - set(chars))
@@ -701,6 +882,7 @@ def run(args):
     """The program: prepare, train (unless --sample-only), report, sample. Returns True if
     training was stopped by Ctrl-C."""
     docs, params, config, chars, state = prepare(args)
+    ops = PLAIN if args.plain else FUSED  # the same numbers either way; FUSED is faster
     train_docs, val_docs = split_docs(docs, state["seed"])
     print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
@@ -715,7 +897,7 @@ def run(args):
                                  for d in split if set(d) <= set(chars)]
                                 for split in (train_docs, val_docs))
     if args.gradcheck:
-        err, n = gradcheck(params, config, train_tokens[:4], random.Random(args.seed))
+        err, n = gradcheck(params, config, ops, train_tokens[:4], random.Random(args.seed))
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return False
     interrupted = False
@@ -723,16 +905,16 @@ def run(args):
         def save(state):
             if args.out:
                 save_checkpoint(args.out, params, config, chars, state)
-        interrupted = train(params, config, train_tokens, val_tokens, state, args, save)
+        interrupted = train(params, config, ops, train_tokens, val_tokens, state, args, save)
         save(state)
         if interrupted:
             print(f"interrupted after step {state['step']}"
                   + (f", saved to {args.out}" if args.out else ""))
-        print(f"step {state['step']}: val loss {evaluate(val_tokens, params, config):.4f}"
+        print(f"step {state['step']}: val loss {evaluate(val_tokens, params, config, ops):.4f}"
               + ("" if val_tokens else " (the file has too few documents to hold any out)"))
     rng = random.Random(args.seed)
     seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
-    samples = [sample(params, config, chars, rng, args.temperature, args.top_k, args.prompt)
+    samples = [sample(params, config, chars, rng, ops, args.temperature, args.top_k, args.prompt)
                for _ in range(args.num_samples)]
     print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
           f"(the others are in the train or val data):")

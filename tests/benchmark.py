@@ -1,11 +1,15 @@
 """Benchmark microgpt (run by hand; the test suite does not run it):
 
-    python tests/benchmark.py [--pythons python3 pypy3] [--skip-e2e]
+    python tests/benchmark.py [--pythons python3 pypy3] [--baseline REV] [--repeat N] [--skip-e2e]
 
-1. Training throughput, in tokens per second, of the default model built from fused ops and of
-   the same model built from atomic ops only (tests/atomic.py), on the same data and seed.
-2. The default `python microgpt.py`, end to end, for each interpreter given: wall time and
-   final val loss, and the speed-up of each over the first.
+1. The graph of one name ("olivia") for the default model: nodes and edges per position, with
+   Part 1's plain blocks and with Part 2's fused ones.
+2. Training throughput, in tokens per second, with the fused and with the plain blocks, on the
+   same first batches of names.txt.
+3. The default `python microgpt.py`, end to end, for each interpreter given: wall time and final
+   val loss. With --baseline REV, the microgpt.py of that git revision runs too, beside this one
+   (old, new, old, new, ...: each --repeat times), so both are timed on the same machine at the
+   same time; the median time of each is reported.
 Prints the interpreter and version, and every command line it runs.
 """
 import argparse
@@ -14,77 +18,120 @@ import os
 import platform
 import random
 import re
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:0] = [ROOT, HERE]
-import atomic  # noqa: E402
+sys.path.insert(0, ROOT)
 import microgpt  # noqa: E402
 
 
-def throughput(steps, batch_size, seed=42):
-    """Tokens per second over `steps` training steps of the default model on names.txt."""
-    args = microgpt.build_parser().parse_args([])
+def default_model(seed=42):
+    """The default model on names.txt: (params, config, chars, train token lists)."""
     docs = microgpt.load_docs(os.path.join(ROOT, "names.txt"))
     train_docs, _ = microgpt.split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
-    config = microgpt.GPTConfig(vocab_size=len(chars) + 1, block_size=max(map(len, docs)) + 1,
-                                n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+    config = microgpt.GPTConfig(vocab_size=len(chars) + 1, block_size=max(map(len, docs)) + 1)
     params = microgpt.init_params(config, random.Random(seed))
-    flat = microgpt.parameters(params)
-    m, v = [0.0] * len(flat), [0.0] * len(flat)
     bos = len(chars)
-    tokens = [[bos] + microgpt.encode(d, chars) + [bos] for d in train_docs]
+    return params, config, chars, [[bos] + microgpt.encode(d, chars) + [bos] for d in train_docs]
+
+
+def graph_per_position(ops, name="olivia"):
+    """(nodes, edges, positions) of the loss graph of one document for the default model."""
+    params, config, chars, _ = default_model()
+    tokens = [len(chars)] + microgpt.encode(name, chars) + [len(chars)]
+    nodes, edges = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
+    return nodes, edges, len(tokens) - 1
+
+
+def throughput(ops, steps, batch_size=8, seed=42):
+    """Tokens per second over the first `steps` training steps of the default model."""
+    params, config, _, tokens = default_model(seed)
+    n = len(microgpt.parameters(params))
+    state = {"seed": seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
     n_tokens, start = 0, time.perf_counter()
     if sys.implementation.name == "cpython":
         gc.disable()  # as microgpt.main does
-    for step in range(steps):
-        batch = tokens[step * batch_size:(step + 1) * batch_size]
+    for _ in range(steps):
+        batch = microgpt.get_batch(tokens, seed, state["position"], batch_size)
         n_tokens += sum(len(t) - 1 for t in batch)
-        microgpt.backward_batch(batch, params, config)
-        microgpt.adam_step(flat, m, v, step + 1, args.learning_rate)
+        microgpt.train_step(state, tokens, params, config, ops, batch_size, steps, 0.015)
     gc.enable()
     return n_tokens / (time.perf_counter() - start)
 
 
-def end_to_end(python):
-    cmd = [python, os.path.join(ROOT, "microgpt.py")]
+def version_of(python):
+    return subprocess.run([python, "-c", "import sys, platform; print("
+                           "platform.python_implementation(), sys.version.split()[0])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def end_to_end(python, script, extra=()):
+    """(seconds of wall time, final val loss) of one default run of `script`."""
+    cmd = [python, script, *extra]
     print("$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     seconds = time.perf_counter() - start
-    val = float(re.findall(r"val loss (\d+\.\d+)", out)[-1])
-    version = subprocess.run([python, "-c", "import sys, platform; print("
-                              "platform.python_implementation(), sys.version.split()[0])"],
-                             capture_output=True, text=True).stdout.strip()
-    return version, seconds, val
+    return seconds, float(re.findall(r"val loss (\d+\.\d+)", out)[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pythons", nargs="+", default=[sys.executable],
-                        help="interpreters for the end-to-end run (default: this one)")
-    parser.add_argument("--skip-e2e", action="store_true", help="measure throughput only")
+                        help="interpreters for the end-to-end runs (default: this one)")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time the microgpt.py of this git revision, beside this one")
+    parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs of each (default 1)")
+    parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end runs")
     args = parser.parse_args()
     print(f"interpreter: {platform.python_implementation()} {sys.version.split()[0]} "
           f"({sys.executable})")
     print(f"$ {sys.executable} {' '.join(sys.argv)}")
-    batch = microgpt.build_parser().parse_args([]).batch_size
-    fused = throughput(steps=40, batch_size=batch)
-    with atomic.use_atomic_ops():
-        slow = throughput(steps=10, batch_size=batch)
-    print(f"training throughput, default model, batch {batch}, seed 42: fused ops "
-          f"{fused:.0f} tokens/s (40 steps), atomic ops {slow:.0f} tokens/s (10 steps, the "
-          f"same first batches): {fused / slow:.1f}x")
+
+    for label, ops in (("plain", microgpt.PLAIN), ("fused", microgpt.FUSED)):
+        nodes, edges, n = graph_per_position(ops)
+        print(f"graph of 'olivia' ({n} positions), {label} blocks: {nodes} nodes, {edges} edges; "
+              f"per position {nodes / n:,.0f} nodes, {edges / n:,.0f} edges")
+    fused = throughput(microgpt.FUSED, steps=40)
+    plain = throughput(microgpt.PLAIN, steps=10)
+    print(f"training throughput, default model, batch 8, seed 42: fused {fused:.0f} tokens/s "
+          f"(40 steps), plain {plain:.0f} tokens/s (10 steps, the same first batches): "
+          f"fused is {fused / plain:.1f}x faster")
     if args.skip_e2e:
         return
-    rows = [end_to_end(p) for p in args.pythons]
-    for (version, seconds, val) in rows:
-        print(f"default run, {version}: {seconds:.1f} s wall, final val loss {val:.4f}, "
-              f"{rows[0][1] / seconds:.2f}x the speed of the first")
+
+    scripts = {"this": os.path.join(ROOT, "microgpt.py")}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.baseline:
+            old = subprocess.run(["git", "-C", ROOT, "show", f"{args.baseline}:microgpt.py"],
+                                 capture_output=True, text=True, check=True).stdout
+            scripts[args.baseline] = os.path.join(tmp, "microgpt.py")
+            with open(scripts[args.baseline], "w", encoding="utf-8") as f:
+                f.write(old)
+            shutil.copy(os.path.join(ROOT, "names.txt"), tmp)
+        for python in args.pythons:
+            version = version_of(python)
+            runs = {name: [] for name in scripts}
+            for _ in range(args.repeat):
+                for name, script in reversed(list(scripts.items())):  # the old one first
+                    runs[name].append(end_to_end(python, script))
+            for name, results in runs.items():
+                seconds = statistics.median(s for s, _ in results)
+                print(f"default run, {version}, {name}: median {seconds:.1f} s wall of "
+                      f"{len(results)} ({', '.join(f'{s:.1f}' for s, _ in results)}), "
+                      f"final val loss {results[-1][1]:.4f}")
+            if args.baseline:
+                this, base = (statistics.median(s for s, _ in runs[k])
+                              for k in ("this", args.baseline))
+                print(f"default run, {version}: this version takes {this / base:.3f}x the time "
+                      f"of {args.baseline}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""The autograd: atomic ops against finite differences, fused ops against the atomic ops."""
+"""The autograd: Value's ops against finite differences, Part 2's fused blocks against Part 1's
+plain ones."""
 import math
 import random
 import unittest
 
-import atomic
 import microgpt
-from microgpt import Value
+from microgpt import FUSED, PLAIN, Value
 
 
 def numeric_grad(f, xs, h=1e-6):
@@ -83,22 +83,58 @@ class AtomicOpsTest(unittest.TestCase):
         self.assertEqual((a.grad, b.grad), (5.0, 2.0))
 
 
+class PlainBlocksTest(unittest.TestCase):
+    """Part 1's blocks compute the math they are named for (Part 2's are checked against them)."""
+
+    def data(self, vs):
+        return [v.data for v in vs]
+
+    def test_dot_and_linear(self):
+        x = [Value(1.0), Value(2.0)]
+        self.assertEqual(PLAIN.dot(x, [Value(3.0), Value(-1.0)]).data, 1.0)
+        w = [[Value(1.0), Value(0.0)], [Value(0.5), Value(0.5)], [Value(2.0), Value(-1.0)]]
+        self.assertEqual(self.data(PLAIN.linear(x, w)), [1.0, 1.5, 0.0])
+
+    def test_softmax_and_cross_entropy(self):
+        probs = self.data(PLAIN.softmax([Value(0.0), Value(math.log(2.0)), Value(0.0)]))
+        for p, want in zip(probs, [0.25, 0.5, 0.25]):
+            self.assertAlmostEqual(p, want, places=15)
+        self.assertAlmostEqual(PLAIN.cross_entropy([Value(3.0)] * 27, 5).data, math.log(27))
+        self.assertAlmostEqual(PLAIN.cross_entropy([Value(0.0), Value(math.log(3.0))], 1).data,
+                               -math.log(0.75))
+
+    def test_layernorm_gives_mean_0_and_variance_1_before_weight_and_bias(self):
+        x = [Value(v) for v in (1.0, 5.0, -2.0, 4.0)]
+        y = self.data(PLAIN.layernorm(x, [Value(1.0)] * 4, [Value(0.0)] * 4, eps=0.0))
+        self.assertAlmostEqual(sum(y) / 4, 0.0, places=15)
+        self.assertAlmostEqual(sum(v * v for v in y) / 4, 1.0, places=14)
+        z = self.data(PLAIN.layernorm(x, [Value(2.0)] * 4, [Value(3.0)] * 4, eps=0.0))
+        self.assertEqual(z, [2 * v + 3 for v in y])
+
+    def test_gelu_is_a_smooth_relu(self):
+        y = self.data(PLAIN.gelu([Value(v) for v in (-10.0, 0.0, 1.0, 10.0)]))
+        self.assertAlmostEqual(y[0], 0.0, places=12)
+        self.assertEqual(y[1], 0.0)
+        self.assertAlmostEqual(y[2], 0.8412, places=4)  # GPT-2's tanh form at 1
+        self.assertAlmostEqual(y[3], 10.0, places=12)
+
+
 class FusedOpsTest(unittest.TestCase):
-    """Each fused op gives the values and gradients of its atomic composition (tests/atomic.py)."""
+    """Each fused block gives the values and gradients of the plain block it replaces."""
 
-    def assertClose(self, fused, atomic_, rel=1e-12):
-        for a, b in zip(fused, atomic_):
-            self.assertLessEqual(abs(a - b), rel * max(1.0, abs(a), abs(b)), (fused, atomic_))
-        self.assertEqual(len(fused), len(atomic_))
+    def assertClose(self, fused, plain, rel=1e-12):
+        for a, b in zip(fused, plain):
+            self.assertLessEqual(abs(a - b), rel * max(1.0, abs(a), abs(b)), (fused, plain))
+        self.assertEqual(len(fused), len(plain))
 
-    def compare(self, f_fused, f_atomic, n_inputs, scale=1.0, seed=0):
+    def compare(self, f_fused, f_plain, n_inputs, scale=1.0, seed=0):
         """Build both on the same random inputs, weight each output by a random number, sum and
         backprop; compare outputs and the gradients of every input."""
         rng = random.Random(seed)
         xs = [rng.gauss(0, scale) for _ in range(n_inputs)]
         coef = None
         results = []
-        for f in (f_fused, f_atomic):
+        for f in (f_fused, f_plain):
             vs = [Value(x) for x in xs]
             outs = f(vs)
             outs = outs if isinstance(outs, list) else [outs]
@@ -110,25 +146,22 @@ class FusedOpsTest(unittest.TestCase):
         self.assertClose(out_f, out_a)
         self.assertClose(grad_f, grad_a)
 
-    def test_vsum(self):
-        self.compare(microgpt.vsum, atomic.vsum, 9)
-
     def test_dot(self):
-        self.compare(lambda v: microgpt.dot(v[:8], v[8:]), lambda v: atomic.dot(v[:8], v[8:]), 16)
+        self.compare(lambda v: FUSED.dot(v[:8], v[8:]), lambda v: PLAIN.dot(v[:8], v[8:]), 16)
 
     def test_linear(self):
         def split(v):
             return [v[i * 5:(i + 1) * 5] for i in range(3)], v[15:]
-        self.compare(lambda v: microgpt.linear(split(v)[1], split(v)[0]),
-                     lambda v: atomic.linear(split(v)[1], split(v)[0]), 20)
+        self.compare(lambda v: FUSED.linear(split(v)[1], split(v)[0]),
+                     lambda v: PLAIN.linear(split(v)[1], split(v)[0]), 20)
 
     def test_softmax(self):
         for scale in (1.0, 30.0):
             with self.subTest(scale=scale):
-                self.compare(microgpt.softmax, atomic.softmax, 7, scale)
+                self.compare(FUSED.softmax, PLAIN.softmax, 7, scale)
 
     def test_softmax_of_large_logits_does_not_overflow(self):
-        probs = microgpt.softmax([Value(1000.0), Value(0.0)])
+        probs = FUSED.softmax([Value(1000.0), Value(0.0)])
         self.assertEqual([p.data for p in probs], [1.0, 0.0])
         probs[0].backward()
         self.assertTrue(all(math.isfinite(p.data) for p in probs))
@@ -137,12 +170,12 @@ class FusedOpsTest(unittest.TestCase):
         for target in (0, 4):
             for scale in (1.0, 30.0):
                 with self.subTest(target=target, scale=scale):
-                    self.compare(lambda v: microgpt.cross_entropy(v, target),
-                                 lambda v: atomic.cross_entropy(v, target), 6, scale)
+                    self.compare(lambda v: FUSED.cross_entropy(v, target),
+                                 lambda v: PLAIN.cross_entropy(v, target), 6, scale)
 
     def test_cross_entropy_of_large_logits_is_finite(self):
         logits = [Value(1000.0), Value(0.0)]
-        loss = microgpt.cross_entropy(logits, 1)
+        loss = FUSED.cross_entropy(logits, 1)
         loss.backward()
         self.assertAlmostEqual(loss.data, 1000.0)
         self.assertEqual([z.grad for z in logits], [1.0, -1.0])
@@ -150,11 +183,11 @@ class FusedOpsTest(unittest.TestCase):
     def test_layernorm(self):
         def args(v):
             return v[:6], v[6:12], v[12:]
-        self.compare(lambda v: microgpt.layernorm(*args(v)), lambda v: atomic.layernorm(*args(v)),
+        self.compare(lambda v: FUSED.layernorm(*args(v)), lambda v: PLAIN.layernorm(*args(v)),
                      18, scale=2.0)
 
     def test_gelu(self):
-        self.compare(microgpt.gelu, atomic.gelu, 9, scale=3.0)
+        self.compare(FUSED.gelu, PLAIN.gelu, 9, scale=3.0)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import sys
 import tempfile
 import unittest
 
-import atomic
 import microgpt
+from microgpt import FUSED, PLAIN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["emma", "olivia", "ava", "mia", "noah", "liam", "amelia", "leo", "eva", "ella"]
@@ -64,11 +64,11 @@ class ModelTest(unittest.TestCase):
     def test_a_document_of_length_l_gives_l_plus_1_positions(self):
         params, config, _, tokens = tiny()
         for t in tokens:
-            self.assertEqual(len(microgpt.doc_losses(t, params, config)), len(t) - 1)
+            self.assertEqual(len(microgpt.doc_losses(t, params, config, FUSED)), len(t) - 1)
 
     def test_loss_at_initialization_is_close_to_ln_vocab_size(self):
         params, config, _, tokens = tiny()
-        loss = microgpt.batch_loss(tokens, params, config).data
+        loss = microgpt.batch_loss(tokens, params, config, FUSED).data
         self.assertAlmostEqual(loss, math.log(config.vocab_size), delta=0.15)
 
     def test_attention_is_causal(self):
@@ -78,7 +78,7 @@ class ModelTest(unittest.TestCase):
         logits = []
         for seq in (a, b):
             cache = microgpt.empty_cache(config)
-            logits.append([[z.data for z in microgpt.gpt(t, p, cache, params, config)]
+            logits.append([[z.data for z in microgpt.gpt(t, p, cache, params, config, FUSED)]
                            for p, t in enumerate(seq)])
         self.assertEqual(logits[0][:2], logits[1][:2])
         self.assertNotEqual(logits[0][2], logits[1][2])
@@ -86,7 +86,7 @@ class ModelTest(unittest.TestCase):
     def test_model_gradient_matches_finite_differences(self):
         params, config, _, tokens = tiny(n_layer=2)
         batch = tokens[:3]
-        loss = microgpt.batch_loss(batch, params, config)
+        loss = microgpt.batch_loss(batch, params, config, FUSED)
         loss.backward()
         flat = microgpt.parameters(params)
         rng = random.Random(0)
@@ -94,67 +94,97 @@ class ModelTest(unittest.TestCase):
         for p in rng.sample(flat, 40):
             analytic = p.grad
             p.data += h
-            up = microgpt.batch_loss(batch, params, config).data
+            up = microgpt.batch_loss(batch, params, config, FUSED).data
             p.data -= 2 * h
-            down = microgpt.batch_loss(batch, params, config).data
+            down = microgpt.batch_loss(batch, params, config, FUSED).data
             p.data += h
             numeric = (up - down) / (2 * h)
             self.assertAlmostEqual(analytic, numeric, delta=1e-6 + 1e-4 * abs(numeric))
 
-    def test_fused_and_atomic_models_agree(self):
+    def test_plain_and_fused_models_give_the_same_loss_and_gradients(self):
+        # the same model, plain then fused then plain again: nothing of one leaks into the other
+        params, config, _, tokens = tiny(n_layer=2)
+        flat = microgpt.parameters(params)
         results = []
-        for use_atomic in (False, True):
-            params, config, _, tokens = tiny(n_layer=2)
-            if use_atomic:
-                with atomic.use_atomic_ops():
-                    loss = microgpt.batch_loss(tokens[:4], params, config)
-            else:
-                loss = microgpt.batch_loss(tokens[:4], params, config)
+        for ops in (PLAIN, FUSED, PLAIN):
+            loss = microgpt.batch_loss(tokens[:4], params, config, ops)
             loss.backward()
-            results.append([loss.data] + [p.grad for p in microgpt.parameters(params)])
-        for f, a in zip(*results):
-            self.assertLessEqual(abs(f - a), 1e-12 * max(1.0, abs(a)))
+            results.append([loss.data] + [p.grad for p in flat])
+            for p in flat:
+                p.grad = 0.0
+        n_embeddings = len(microgpt.parameters({k: params[k] for k in ("wte", "wpe")}))
+        self.assertTrue(all(results[1][1 + n_embeddings:]))  # every block weight has a gradient
+        self.assertEqual(results[0], results[2])
+        for a, b in zip(results[0], results[1]):
+            self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+
+    def test_plain_and_fused_samples_are_the_same(self):
+        params, config, chars, _ = tiny()
+        runs = [[microgpt.sample(params, config, chars, random.Random(3), ops) for _ in range(5)]
+                for ops in (PLAIN, FUSED)]
+        self.assertEqual(runs[0], runs[1])
 
 
 class TrainingTest(unittest.TestCase):
-    def test_per_document_backward_equals_the_batch_backward(self):
-        grads = []
-        for per_document in (True, False):
-            params, config, _, tokens = tiny()
-            if per_document:
-                loss = microgpt.backward_batch(tokens[:5], params, config)
-            else:
-                value = microgpt.batch_loss(tokens[:5], params, config)
-                value.backward()
-                loss = value.data
-            grads.append([loss] + [p.grad for p in microgpt.parameters(params)])
-        for a, b in zip(*grads):
-            self.assertAlmostEqual(a, b, delta=1e-12)
+    def test_gradient_descent_lowers_the_loss(self):
+        params, config, _, tokens = tiny()
+        flat = microgpt.parameters(params)
+        losses = []
+        for _ in range(5):
+            loss = microgpt.batch_loss(tokens, params, config, FUSED)
+            loss.backward()
+            losses.append(loss.data)
+            microgpt.sgd_step(flat, 0.5)
+        self.assertTrue(all(b < a for a, b in zip(losses, losses[1:])), losses)
+        self.assertFalse(any(p.grad for p in flat))
 
-    def test_a_few_dozen_steps_lower_the_training_loss(self):
+    def test_a_few_dozen_adam_steps_lower_the_training_loss(self):
         params, config, _, tokens = tiny()
         flat = microgpt.parameters(params)
         m, v = [0.0] * len(flat), [0.0] * len(flat)
-        before = microgpt.batch_loss(tokens, params, config).data
+        before = microgpt.batch_loss(tokens, params, config, FUSED).data
         for t in range(1, 31):
-            microgpt.batch_loss(tokens, params, config).backward()
+            microgpt.batch_loss(tokens, params, config, FUSED).backward()
             microgpt.adam_step(flat, m, v, t, 0.02)
-        after = microgpt.batch_loss(tokens, params, config).data
+        after = microgpt.batch_loss(tokens, params, config, FUSED).data
         self.assertLess(after, before - 0.5)
+
+    def test_train_step_is_batch_then_loss_and_gradients_then_adam(self):
+        params, config, _, tokens = tiny()
+        flat = microgpt.parameters(params)
+        state = {"seed": 1, "step": 0, "position": 0,
+                 "adam_m": [0.0] * len(flat), "adam_v": [0.0] * len(flat)}
+        batch = microgpt.get_batch(tokens, 1, 0, 4)
+        want = microgpt.batch_loss(batch, params, config, FUSED).data
+        loss = microgpt.train_step(state, tokens, params, config, FUSED, 4, 10, 0.01)
+        self.assertEqual(loss, want)
+        self.assertEqual((state["step"], state["position"]), (1, 4))
+        self.assertTrue(any(state["adam_m"]))
+        self.assertFalse(any(p.grad for p in flat))
+        self.assertLess(microgpt.batch_loss(batch, params, config, FUSED).data, want)
+
+    def test_batches_cover_each_pass_once_in_a_new_order(self):
+        docs = list(range(10))
+        first = microgpt.get_batch(docs, 3, 0, 10)
+        second = microgpt.get_batch(docs, 3, 10, 10)
+        self.assertEqual(sorted(first), docs)
+        self.assertEqual(sorted(second), docs)
+        self.assertNotEqual(first, second)
+        self.assertEqual(microgpt.get_batch(docs, 3, 8, 4), first[8:] + second[:2])
 
     def test_the_same_seed_gives_the_same_samples(self):
         params, config, chars, _ = tiny()
-        runs = [[microgpt.sample(params, config, chars, random.Random(7)) for _ in range(5)]
+        runs = [[microgpt.sample(params, config, chars, random.Random(7), FUSED) for _ in range(5)]
                 for _ in range(2)]
         self.assertEqual(runs[0], runs[1])
-        other = [microgpt.sample(params, config, chars, random.Random(8)) for _ in range(5)]
+        other = [microgpt.sample(params, config, chars, random.Random(8), FUSED) for _ in range(5)]
         self.assertNotEqual(runs[0], other)
 
     def test_samples_use_only_the_vocabulary_and_fit_the_block(self):
         params, config, chars, _ = tiny()
         rng = random.Random(0)
         for _ in range(20):
-            s = microgpt.sample(params, config, chars, rng)
+            s = microgpt.sample(params, config, chars, rng, FUSED)
             self.assertTrue(set(s) <= set(chars))
             self.assertLessEqual(len(s), config.block_size)
 
@@ -178,6 +208,23 @@ class ScriptTest(unittest.TestCase):
         self.assertTrue(0 < loss < 4)
         samples = [line for line in lines[at + 1:] if line.strip() and "samples" not in line]
         self.assertEqual(len(samples), 4)
+
+    def test_plain_and_fused_runs_print_the_same_val_loss(self):
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "names.txt")
+            with open(data, "w", encoding="utf-8") as f:
+                f.write("\n".join(DOCS * 3) + "\n")
+            runs = [self.run_script("-i", data, "--max-steps", "20", "--n-embd", "8",
+                                    "--n-head", "2", "--num-samples", "3", *plain)
+                    for plain in ([], ["--plain"])]
+        for r in runs:
+            self.assertEqual(r.returncode, 0, r.stderr)
+        fused, plain = ([line for line in r.stdout.splitlines() if line.startswith("step 20:")]
+                        for r in runs)
+        self.assertEqual(len(fused), 1)
+        self.assertEqual(fused, plain)
+        samples = [r.stdout.split(" samples, ")[1].splitlines()[1:] for r in runs]
+        self.assertEqual(samples[0], samples[1])
 
     def test_help(self):
         r = self.run_script("--help")

@@ -1,0 +1,97 @@
+"""microgpt.py as a text: the numbers its prose quotes are those of its code, so they cannot go
+stale."""
+import ast
+import math
+import os
+import random
+import re
+import unittest
+
+import microgpt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+with open(os.path.join(ROOT, "microgpt.py"), encoding="utf-8") as f:
+    SOURCE = f.read()
+LINES = SOURCE.splitlines()
+
+
+def number(text):
+    return int(text.replace(",", ""))
+
+
+def banners():
+    """{part number: line number} of the '# Part N:' banner lines."""
+    return {int(m.group(1)): i for i, line in enumerate(LINES, 1)
+            for m in [re.match(r"# Part (\d): ", line)] if m}
+
+
+def default_model():
+    """The default model for names.txt (26 letters, longest name 15): its config and params."""
+    config = microgpt.GPTConfig(vocab_size=27, block_size=16)
+    return config, microgpt.init_params(config, random.Random(0))
+
+
+class ReadingGuideTest(unittest.TestCase):
+    def test_the_three_parts_come_in_order(self):
+        found = banners()
+        self.assertEqual(sorted(found), [1, 2, 3])
+        self.assertLess(found[1], found[2])
+        self.assertLess(found[2], found[3])
+
+    def test_the_guide_gives_each_part_its_lines(self):
+        guide = {int(p): (int(a), int(b)) for p, a, b in
+                 re.findall(r"Part (\d), lines (\d+)-(\d+)", microgpt.__doc__)}
+        found = banners()
+        ends = {1: found[2] - 1, 2: found[3] - 1, 3: len(LINES)}
+        self.assertEqual(guide, {p: (found[p], ends[p]) for p in (1, 2, 3)})
+
+    def test_part_1_holds_at_most_260_lines_of_code(self):
+        docstrings = set()
+        for node in ast.walk(ast.parse(SOURCE)):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+        found = banners()
+        code = [i for i in range(found[1], found[2]) if LINES[i - 1].strip()
+                and not LINES[i - 1].strip().startswith("#") and i not in docstrings]
+        self.assertLessEqual(len(code), 260)
+
+    def test_default_sizes(self):
+        config, params = default_model()
+        n = len(microgpt.parameters(params))
+        self.assertIn(f"{n:,} parameters", microgpt.__doc__)
+        self.assertIn(f"ln {config.vocab_size} = {math.log(config.vocab_size):.2f}",
+                      microgpt.__doc__)
+        self.assertIn(f"n_embd {config.n_embd}", microgpt.__doc__)
+        self.assertIn(f"{config.n_head} attention heads", microgpt.__doc__)
+
+
+class GraphSizeTest(unittest.TestCase):
+    def test_part_2_quotes_the_real_nodes_and_edges_per_position(self):
+        part_2 = "\n".join(LINES[banners()[2] - 1:banners()[3] - 1])
+        quoted = re.search(r'one name \("(\w+)", (\d+) positions\).*?plain blocks make ([\d,]+) '
+                           r'nodes and ([\d,]+) edges.*?: ([\d,]+) nodes and ([\d,]+) edges',
+                           part_2, re.S)
+        self.assertIsNotNone(quoted)
+        name, positions = quoted.group(1), int(quoted.group(2))
+        config, params = default_model()
+        chars = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+        tokens = [26] + microgpt.encode(name, chars) + [26]
+        self.assertEqual(len(tokens) - 1, positions)
+        for ops, nodes, edges in ((microgpt.PLAIN, quoted.group(3), quoted.group(4)),
+                                  (microgpt.FUSED, quoted.group(5), quoted.group(6))):
+            real = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
+            self.assertEqual((round(real[0] / positions), round(real[1] / positions)),
+                             (number(nodes), number(edges)))
+
+    def test_graph_size_counts_the_nodes_backward_orders(self):
+        a, b = microgpt.Value(2.0), microgpt.Value(3.0)
+        c = a * b
+        d = c + c * a  # nodes: c, c * a, d; edges: 2 each
+        self.assertEqual(microgpt.graph_size(d), (3, 6))
+
+
+if __name__ == "__main__":
+    unittest.main()
