@@ -1,13 +1,18 @@
 """microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
-`python microgpt.py` trains a tiny GPT-2 on names.txt (32,000 names) and prints new names.
+A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
+far (here, characters), it gives a probability to each possible next token. Training nudges its
+parameters so that what really came next gets a higher probability; sampling draws one token
+at a time from those probabilities to write new text. `python microgpt.py` trains one on
+names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 40-512: the algorithm, plain. Dataset, tokenizer, autograd, the building
-          blocks, the model, the loss, learning (gradient descent, then Adam), the training
-          step and sampling. Stop at the end of Part 1 on a first read: it is a complete GPT.
-  Part 2, lines 513-619: making it fast. The same math with far fewer graph nodes.
-  Part 3, lines 620-953: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 1, lines 46-583: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops,
+          the model, the loss, learning (gradient descent, then Adam), the training step,
+          sampling, and all of it put together. Stop at the end of Part 1 on a first read: it
+          is a complete GPT that trains.
+  Part 2, lines 584-692: making it fast. The same math with far fewer graph nodes.
+  Part 3, lines 693-1024: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, the command line, errors.
 
 Default sizes: 27 tokens (26 letters and BOS), block_size 16 (the longest name + 1), one layer
@@ -16,7 +21,8 @@ of 4 attention heads, n_embd 12, 2,640 parameters; 1,200 training steps of 8 nam
 Five words used throughout:
   parameter  a number the model learns; all of them together are the weights of the model.
   loss       one number saying how badly the model predicts the data; training lowers it.
-  gradient   of the loss, for each parameter: how fast the loss grows as that parameter grows.
+  gradient   of the loss, for each parameter: how fast the loss grows as that parameter grows
+             (the others held fixed).
   logit      the model's raw score for one possible next token; softmax turns the scores into
              probabilities.
   nats       the unit of the loss: surprise measured with the natural log, -ln p. Guessing
@@ -57,8 +63,8 @@ def load_docs(path):
 
 
 def split_docs(docs, seed):
-    """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000, as makemore does.
-    Returns (train, val), two lists of strings."""
+    """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000, as makemore (a
+    character-level model of names, Karpathy 2022) does. Returns (train, val), lists of strings."""
     docs = list(docs)
     random.Random(seed).shuffle(docs)
     n_val = min(1000, len(docs) // 10)
@@ -84,19 +90,30 @@ def decode(ids, chars):
     return "".join(chars[i] for i in ids)
 
 
+def tokenize(doc, chars):
+    """A document as the model reads it: [BOS] + encode(doc, chars) + [BOS]."""
+    bos = len(chars)
+    return [bos] + encode(doc, chars) + [bos]
+
+
 # ------------------------------------------------------------------------------------------------
-# Autograd. Learning means nudging every parameter in the direction that lowers the loss, so we
-# need the gradient: for each parameter, the derivative of the loss with respect to it. The
-# loss is built from a few simple operations (+, *, exp, ...) whose derivatives we know. Each
-# result is a Value that remembers its inputs (its children) and the derivative of itself with
-# respect to each (its local gradients). The chain rule does the rest: the gradient of the loss
-# with respect to a child is the sum, over every parent, of (the parent's gradient) x (local
-# gradient). backward() applies it from the loss back to the parameters (backpropagation).
+# Autograd (automatic differentiation). Learning means nudging every parameter in the direction
+# that lowers the loss, so we need the gradient: for each parameter, the derivative of the loss
+# with respect to it. The loss is computed by a few simple operations (+, *, exp, ...) whose
+# derivatives we know. Each result is a Value that remembers its inputs, its children, and the
+# derivative of itself with respect to each, its local gradients; it is their parent. Together
+# they form a graph, from the parameters (leaves: no children) to the loss (the root).
+#
+# The chain rule gives the rest: the gradient of the loss with respect to a Value is the sum,
+# over its parents, of (the parent's gradient) x (the parent's local gradient for it). For
+# example, with c = a * b and L = c + a, `a` reaches L along two paths:
+# dL/da = dL/dc * dc/da + 1 = 1 * b + 1. backward() applies this from the root back to the
+# leaves (backpropagation).
 
 
 class Value:
-    """A scalar in a computation graph: `data` (a float) and `grad` (d root / d this Value, where
-    root is the Value whose backward() was called; 0 until then)."""
+    """A scalar in a computation graph: `data` (a float) and `grad` (d root / d this Value, added
+    by root.backward(); 0 until then)."""
 
     __slots__ = ("data", "grad", "_children", "_local_grads")  # millions are made: keep them lean
 
@@ -106,7 +123,7 @@ class Value:
         self._children = children
         self._local_grads = local_grads
 
-    # Each op: the result, and the derivative of the result with respect to each input.
+    # The atomic ops: each gives its result, and its derivative with respect to each input.
     def __add__(self, other):  # a + b;  d/da = 1, d/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
@@ -129,7 +146,7 @@ class Value:
         t = math.tanh(self.data)
         return Value(t, (self,), (1.0 - t * t,))
 
-    def relu(self):  # max(0, a);  d/da = 1 if a > 0, else 0
+    def relu(self):  # max(0, a);  d/da = 1 if a > 0, else 0  (unused by the model: for experiments)
         return Value(max(0.0, self.data), (self,), (float(self.data > 0),))
 
     # The rest are made of the ops above, so they need no derivatives of their own.
@@ -142,7 +159,7 @@ class Value:
     def __truediv__(self, other):  # a / b
         return self * other ** -1.0
 
-    __radd__ = __add__  # 2 + a is a + 2
+    __radd__ = __add__  # 2 + a is a + 2 (so sum() of Values works: it starts from 0)
     __rmul__ = __mul__  # 2 * a is a * 2
 
     def __rsub__(self, other):  # 2 - a
@@ -155,8 +172,9 @@ class Value:
         return f"Value(data={self.data}, grad={self.grad})"
 
     def backward(self):
-        """Add d self / d v to v.grad for every Value v that self was computed from. Grads add up
-        across calls, so set them back to 0 between uses (the optimizer's step does).
+        """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
+        per graph. A parameter is a leaf of every graph it is used in, so its grad adds up over
+        graphs: set it back to 0 between training steps (the optimizer's step does).
 
         First, list the nodes in topological order: each one after all the nodes it was computed
         from. The short way to write that is recursive:
@@ -170,10 +188,11 @@ class Value:
                     order.append(v)  # after all of its children
             visit(self)
 
-        The loop below does the same walk with a list as its stack, because a plain model's
-        graph is hundreds of nodes deep (every + in a long sum is one more level): one Python
-        call per level would pass the interpreter's limit of about 1,000 nested calls. Leaves
-        (parameters and constants) are left out: they have nothing to hand on.
+        The loop below does the same walk with a list as its stack, because the graph of the
+        plain model is hundreds of nodes deep at the default sizes (each + in a long sum is one
+        more level), and deeper with a bigger model or batch: a recursive walk, one call per
+        level, would pass Python's limit of 1,000 nested calls. Leaves are left out of the
+        order, as they have no children to hand a gradient to (they still receive theirs).
         Then, from self back to the leaves, each node hands its gradient to its children.
         """
         order, seen = [], set()
@@ -196,8 +215,9 @@ class Value:
 
 
 # ------------------------------------------------------------------------------------------------
-# Building blocks, each a short composition of Value ops, so autograd differentiates them. All
-# take and return lists of Values (vectors); a matrix is a list of rows.
+# The model's ops: linear layers, softmax, the loss, LayerNorm and GELU, each a short composition
+# of the atomic ops, so autograd differentiates them. They take and return lists of Values
+# (vectors); a matrix is a list of rows.
 
 
 def dot(a, b):
@@ -207,7 +227,7 @@ def dot(a, b):
 
 def linear(x, w):
     """A linear layer without bias, y = w x: x has n_in Values, w is [n_out][n_in], y has n_out.
-    Each output is a weighted sum of all the inputs (one neuron), with a row of w as weights."""
+    Each output is a weighted sum of all the inputs (a neuron), with a row of w as the weights."""
     return [dot(row, x) for row in w]
 
 
@@ -246,44 +266,54 @@ def gelu(x):
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 
-# The model takes its blocks as an argument, `ops`: these plain ones, or the fused ones made later
+# The model takes its ops as an argument, `ops`: these plain ones, or the fused ones made later
 # for speed (FUSED), which compute the same numbers.
 PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
                         layernorm=layernorm, gelu=gelu)
 
 
 # ------------------------------------------------------------------------------------------------
-# Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time. A token becomes
-# a vector of n_embd numbers: its embedding (a learned vector per token, a row of `wte`) plus its
-# position's embedding (a row of `wpe`). The vector goes through n_layer blocks. In each block,
-# attention (Vaswani et al. 2017) lets it gather information from the earlier tokens, then an
-# MLP (two linear layers with a GELU between) works on it alone. Each adds its result to the
-# vector, x = x + f(x), rather than replacing it: the residual connection, a straight path along
-# which the gradient reaches early layers undiminished. A LayerNorm comes before each f. At the
-# end, `lm_head` turns the vector into one logit per token of the vocabulary.
+# Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time.
 #
-# Where this differs from GPT-2: no bias vectors in the linear layers; lm_head is a matrix of
-# its own rather than wte reused; every weight starts with std 0.08 (GPT-2: 0.02, with the
-# residual layers scaled down); no dropout. Training differs from nanoGPT's recipe: Adam rather
-# than AdamW (no weight decay), no gradient clipping, and a linear rather than cosine decay.
+# A token becomes a vector of n_embd numbers: its embedding, a learned vector for each token (a
+# row of `wte`), plus its position's embedding (a row of `wpe`). Without the position's, the
+# model could not tell "ab" from "ba": attention's weighted sums ignore order.
+#
+# The vector then goes through n_layer blocks, the transformer (Vaswani et al. 2017). In each,
+# attention lets the token gather information from the tokens before it, then an MLP
+# (multi-layer perceptron: two linear layers with a GELU between) works on it alone. Each adds
+# its result to the vector, x = x + f(x), rather than replacing it: the residual connection, a
+# straight path along which the gradient reaches the early layers undiminished. A LayerNorm
+# comes before each. At the end, after one more LayerNorm, `lm_head` (the language-model head,
+# a linear layer) turns the vector into one logit per token of the vocabulary.
+#
+# For readers who know GPT-2, what differs here: the linear layers have no biases; q, k and v
+# have a matrix each (GPT-2 packs them into one, c_attn); lm_head is a matrix of its own, not
+# wte reused; every matrix starts with std 0.08 (GPT-2: 0.02, residual projections scaled down);
+# no dropout; characters, not GPT-2's byte-pair tokens; each document is its own sequence from
+# BOS, not a window cut from one long text. Training differs from nanoGPT's: Adam, not AdamW (no
+# weight decay), with beta2 0.99 (nanoGPT: 0.95); no gradient clipping; the learning rate decays
+# linearly to 0 (nanoGPT: cosine, to a tenth).
 
 
 @dataclass
 class GPTConfig:
-    """The sizes of the model, named as in GPT-2 and nanoGPT. Defaults are the command line's."""
+    """The sizes of the model, named as in GPT-2 and nanoGPT; the command line's defaults for
+    n_layer, n_head and n_embd are these."""
     vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
-    block_size: int  # positions it can read: the longest document + 1 (16 for names)
-    n_layer: int = 1  # blocks, one after the other
+    block_size: int  # the most positions it reads: the longest document + 1 (16 for names)
+    n_layer: int = 1  # transformer blocks, one after the other
     n_head: int = 4  # attention heads per block
     n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
 
 
 def init_params(config, rng, std=0.08):
-    """All parameters in a dict, named as in GPT-2: each a matrix (a list of rows of Values,
-    [n_out][n_in]) or a vector (a list of Values). Weights start as small Gaussian noise:
-    different, so that neurons learn different things; small, so that the first logits are
-    nearly equal and the first loss is near ln(vocab_size). LayerNorm weights start at 1 and
-    biases at 0, so at first a LayerNorm only normalizes."""
+    """All parameters in a dict, named as in GPT-2: h.{i} is block i, ln_ a LayerNorm, attn its
+    attention, mlp its MLP. Each is a matrix (a list of rows of Values, [n_out][n_in]) or a
+    vector (a list of Values). Matrices start as small Gaussian noise: different, so that
+    neurons learn different things; small, so that the first logits are nearly equal and the
+    first loss is near ln(vocab_size). LayerNorm weights start at 1 and biases at 0, so at first
+    a LayerNorm only normalizes."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
 
@@ -294,16 +324,16 @@ def init_params(config, rng, std=0.08):
     params = {"wte": matrix(config.vocab_size, n_embd),  # token embeddings: a row per token
               "wpe": matrix(config.block_size, n_embd)}  # position embeddings: a row per position
     for i in range(config.n_layer):
-        params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"] = vector(n_embd, 1.0), \
-            vector(n_embd, 0.0)
+        params[f"h.{i}.ln_1.weight"] = vector(n_embd, 1.0)
+        params[f"h.{i}.ln_1.bias"] = vector(n_embd, 0.0)
         for name in ("wq", "wk", "wv", "wo"):  # query, key, value, output: [n_embd][n_embd]
             params[f"h.{i}.attn.{name}"] = matrix(n_embd, n_embd)
-        params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"] = vector(n_embd, 1.0), \
-            vector(n_embd, 0.0)
-        params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # [4 n_embd][n_embd]
-        params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # [n_embd][4 n_embd]
+        params[f"h.{i}.ln_2.weight"] = vector(n_embd, 1.0)
+        params[f"h.{i}.ln_2.bias"] = vector(n_embd, 0.0)
+        params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # widen ("fully connected")
+        params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # narrow back ("projection")
     params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)
-    params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token: [vocab][n_embd]
+    params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token
     return params
 
 
@@ -312,7 +342,7 @@ def parameters(params):
     flat = []
     for p in params.values():
         for row in p:
-            flat.extend(row if isinstance(row, list) else [row])
+            flat.extend(row if isinstance(row, list) else [row])  # a row of a matrix, or a Value
     return flat
 
 
@@ -325,16 +355,20 @@ def gpt(token, pos, kv_cache, params, config, ops):
     """Read the token id `token` at position `pos`; return vocab_size logits (Values) for the
     token that comes next.
 
-    kv_cache holds, per layer, the keys and values of this document's earlier positions; this
-    position's are appended to it. Attending only to what is in the cache is what makes the
-    model causal: a position can never see a later one. ops: the blocks to compute with,
-    PLAIN (Part 1) or FUSED (Part 2). Shapes for one token at the default sizes:
+    kv_cache holds, per layer, the keys and values (see below) of this document's earlier
+    positions; this position's are appended to it. Attending only to what is in the cache is
+    what makes the model causal: a position can never see a later one. (GPTs usually read a
+    whole sequence at once and mask out the later positions: the same math.) The cached keys
+    and values are Values of the graph, so the gradient flows back through them to the earlier
+    positions. ops: the ops to compute with, PLAIN (Part 1) or FUSED (Part 2).
+    Shapes for one token at the default sizes:
     a token (one of 27) -> [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits.
     """
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
     head_dim = config.n_embd // config.n_head
-    # q.k sums head_dim products, so its spread grows like sqrt(head_dim); dividing by that keeps
-    # the scores near unit scale, so the softmax stays soft instead of picking a single position
+    # q.k sums head_dim products: if their entries are of about unit size and unrelated, it
+    # spreads like sqrt(head_dim). Dividing by that keeps the scores' scale the same whatever
+    # head_dim, so the softmax does not saturate (put all the weight on one position).
     scale = 1.0 / math.sqrt(head_dim)
     for i in range(config.n_layer):
         # --- attention block
@@ -346,14 +380,15 @@ def gpt(token, pos, kv_cache, params, config, ops):
         # Attention: this position's query is compared with the key of every position so far,
         # itself included: score = q.k, high where they match. Softmax turns the scores into
         # weights that are positive and sum to 1 (attn), and the head's output is the sum of
-        # the positions' values weighted by attn: it copies in what it found. Each head works
-        # on its own slice of q, k and v (head_dim numbers), so the heads can look for
+        # the positions' value vectors weighted by attn: it copies in what it found. Each head
+        # works on its own slice of q, k and v (head_dim numbers), so the heads can look for
         # different things at once, say one the previous letter and another the first.
         heads = []  # [n_embd]: the heads' outputs side by side
         for s in range(0, config.n_embd, head_dim):
             scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
             attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
-            heads += [ops.dot(attn, [v[j] for v in values]) for j in range(s, s + head_dim)]
+            for j in range(s, s + head_dim):  # entry j of the output: attn-weighted sum of v[j]
+                heads.append(ops.dot(attn, [v[j] for v in values]))
         out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
         x = [a + b for a, b in zip(x, out)]  # residual add
         # --- MLP block: widen to 4 n_embd, bend with GELU, narrow back
@@ -371,19 +406,21 @@ def gpt(token, pos, kv_cache, params, config, ops):
 
 
 def doc_losses(tokens, params, config, ops):
-    """The loss (a Value) at each position of one document, `tokens` = [BOS, ids..., BOS]: at
+    """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
     position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
-    len(tokens) - 1 losses, or block_size if fewer: a longer document is cut."""
-    kv_cache = empty_cache(config)
-    n = min(config.block_size, len(tokens) - 1)
-    return [ops.cross_entropy(gpt(tokens[pos], pos, kv_cache, params, config, ops), tokens[pos + 1])
-            for pos in range(n)]
+    len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut."""
+    kv_cache = empty_cache(config)  # filled in by gpt(), one position after the other
+    losses = []
+    for pos in range(min(config.block_size, len(tokens) - 1)):
+        logits = gpt(tokens[pos], pos, kv_cache, params, config, ops)
+        losses.append(ops.cross_entropy(logits, tokens[pos + 1]))
+    return losses
 
 
-def batch_loss(docs, params, config, ops):
-    """The mean loss (a Value, in nats per token) over every position of every token list in
-    `docs`."""
-    losses = [loss for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
+def batch_loss(batch, params, config, ops):
+    """The mean loss (a Value, in nats per token) over every position of every document of
+    `batch` (a list of token lists)."""
+    losses = [loss for tokens in batch for loss in doc_losses(tokens, params, config, ops)]
     return sum(losses) / len(losses)
 
 
@@ -394,7 +431,8 @@ def batch_loss(docs, params, config, ops):
 
 def sgd_step(flat, lr):
     """Gradient descent: move each parameter Value in `flat` by -lr times its gradient (lr, the
-    learning rate, sets the step size), then reset its gradient to 0."""
+    learning rate, sets the step size), then reset its gradient to 0. (Training below uses
+    Adam; to see the difference, call this in train_step instead of adam_step.)"""
     for p in flat:
         p.data -= lr * p.grad
         p.grad = 0.0
@@ -404,12 +442,14 @@ def sgd_step(flat, lr):
 # orders of magnitude from one parameter to another and are noisy from batch to batch. Adam
 # (Kingma & Ba 2015) gives each parameter its own step: a running average of its gradient (m,
 # the direction) divided by the square root of a running average of its squared gradient (v, the
-# typical size). Each step is then about lr long, whatever the scale of that gradient.
+# typical size). A parameter then moves at most about lr per step, whatever its gradient's
+# scale, and less when its gradient keeps changing sign.
 
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
-    same length, updated in place; t is the 1-based step count. Grads are reset to 0."""
+    same length, updated in place; t is the 1-based step count. Grads are reset to 0. beta1 and
+    beta2 set how long the averages remember: about the last 10 and 100 steps."""
     for i, p in enumerate(flat):
         m[i] = beta1 * m[i] + (1 - beta1) * p.grad
         v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2
@@ -422,7 +462,7 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
 
 def lr_at(step, max_steps, learning_rate):
     """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of
-    the steps, then linear decay to 0 at the end. Warmup keeps the first Adam steps small,
+    the steps, then linear decay towards 0 at the end. Warmup keeps the first Adam steps small,
     while its running averages are still poor estimates; the decay lets the weights settle."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
@@ -445,19 +485,27 @@ def epoch_order(n_docs, seed, epoch):
 
 
 def get_batch(docs, seed, position, batch_size):
-    """The batch_size documents that follow the first `position` of training (over all passes)."""
-    return [docs[epoch_order(len(docs), seed, k // len(docs))[k % len(docs)]]
-            for k in range(position, position + batch_size)]
+    """The batch_size items of the list `docs` that come after the first `position` in training
+    order: pass after pass over docs, each pass in its epoch_order."""
+    batch = []
+    for k in range(position, position + batch_size):
+        epoch, i = divmod(k, len(docs))  # the k-th document of training is the i-th of its pass
+        batch.append(docs[epoch_order(len(docs), seed, epoch)[i]])
+    return batch
 
 
-def train_step(state, train_docs, params, config, ops, batch_size, max_steps, learning_rate):
-    """One step of training; returns the batch's loss (float, nats per token) before the update.
+def init_state(params, seed):
+    """The training state of a new model: what changes as training goes, besides the parameters.
+    "step": steps done; "position": documents used; "adam_m", "adam_v": Adam's averages."""
+    n = len(parameters(params))
+    return {"seed": seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
 
-    state holds what changes as training goes, besides the parameters: {"seed", "step" (steps
-    done), "position" (documents used), "adam_m", "adam_v" (Adam's running averages)}. It is
-    updated in place; Part 3 saves it in checkpoints, to resume from."""
+
+def train_step(state, train_tokens, params, config, ops, batch_size, max_steps, learning_rate):
+    """One step of training on the token lists `train_tokens`; updates `params` and `state` in
+    place and returns the batch's loss (float, nats per token) before the update."""
     step = state["step"]
-    batch = get_batch(train_docs, state["seed"], state["position"], batch_size)  # 1. a batch
+    batch = get_batch(train_tokens, state["seed"], state["position"], batch_size)  # 1. a batch
     loss = batch_loss(batch, params, config, ops)  # 2. forward: the loss, as a graph of Values
     loss.backward()  # 3. backward: every parameter's .grad = d loss / d parameter
     adam_step(parameters(params), state["adam_m"], state["adam_v"], step + 1,  # 4. update
@@ -467,7 +515,7 @@ def train_step(state, train_docs, params, config, ops, batch_size, max_steps, le
 
 
 def evaluate(docs, params, config, ops):
-    """Mean loss per token (float, nats) over all token lists in `docs` (NaN if there are none):
+    """Mean loss per token (float, nats) over the token lists `docs` (NaN if there are none):
     on the validation split, how well the model predicts documents it never trained on."""
     losses = [loss.data for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
     return sum(losses) / len(losses) if losses else math.nan
@@ -484,10 +532,11 @@ def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=
 
     The logits are divided by `temperature` before the softmax: below 1 the distribution gets
     sharper and the model plays safe, above 1 flatter and it takes chances; 0 means always the
-    most likely character (greedy). top_k keeps only the k most likely characters. Prompt
-    characters must be in `chars`."""
+    most likely token (greedy). top_k keeps only the k most likely tokens (BOS among them; more
+    if several tie). Prompt characters must be in `chars`."""
     bos = len(chars)
-    tokens, kv_cache = [bos] + encode(prompt, chars), empty_cache(config)
+    tokens = [bos] + encode(prompt, chars)
+    kv_cache = empty_cache(config)
     for pos in range(config.block_size):
         logits = [z.data for z in gpt(tokens[pos], pos, kv_cache, params, config, ops)]
         if pos + 1 < len(tokens):  # still reading the prompt
@@ -509,18 +558,42 @@ def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=
     return decode(tokens[1:], chars)
 
 
+# ------------------------------------------------------------------------------------------------
+# All of it put together: the whole algorithm in a dozen lines. (Part 3's run() does the same,
+# with progress lines, validation, checkpoints, Ctrl-C and the command line around it.)
+
+
+def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
+    """Train a default-sized model on the documents in `path` for `steps` steps of 8 documents,
+    at a peak learning rate of 0.015; return num_samples new documents. On names.txt, after 100
+    steps the samples begin to look like names; with PLAIN that takes minutes, and ops=FUSED
+    (Part 2) is several times faster."""
+    train_docs, _ = split_docs(load_docs(path), seed)
+    chars = sorted(set("".join(train_docs)))
+    train_tokens = [tokenize(doc, chars) for doc in train_docs]
+    config = GPTConfig(vocab_size=len(chars) + 1, block_size=max(map(len, train_tokens)) - 1)
+    params = init_params(config, random.Random(seed))
+    state = init_state(params, seed)
+    for _ in range(steps):
+        train_step(state, train_tokens, params, config, ops, 8, steps, 0.015)
+    rng = random.Random(seed)
+    return [sample(params, config, chars, rng, ops) for _ in range(num_samples)]
+
+
 # ================================================================================================
 # Part 2: making it fast
 #
 # Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, order
 # and hand a gradient through, one Python object at a time. For one name ("olivia", 7 positions)
 # of the default model, the plain blocks make 5,270 nodes and 10,344 edges (local gradients) per
-# position. The fused blocks below compute the same math, each in one step, as a single node
-# per output whose local gradients are worked out on paper: 323 nodes and 4,809 edges per
-# position. Fewer nodes to make, order and visit: training runs several times faster (the
-# benchmark, tests/benchmark.py, measures by how much). The edges fall less, because a fused
-# node still has one local gradient per input: that work is what remains.
-# The tests check that each fused block gives the values and gradients of its plain version.
+# position. The fused ops below compute the same math, each in one step, as a single node per
+# output whose local gradients are worked out on paper: 323 nodes and 4,809 edges per position.
+# Fewer nodes to make, order and visit: training runs several times faster (the benchmark,
+# tests/benchmark.py, measures by how much). The edges fall less, because a fused node still
+# has one local gradient per input: that work is what remains.
+# The tests check that each fused op gives the values and gradients of its plain version, to
+# rounding. (One difference: where a probability is too small for a float, the plain
+# cross_entropy fails on ln 0, while the fused one still gives the loss.)
 # ================================================================================================
 
 
@@ -537,7 +610,7 @@ def graph_size(root):
 
 
 def fused_dot(a, b):  # Part 1: sum(ai * bi ...), 2n nodes
-    """a.b as one node: d/da_i = b_i, d/db_i = a_i."""
+    """a.b as one node (a and b of the same length): d/da_i = b_i, d/db_i = a_i."""
     ad, bd = [x.data for x in a], [x.data for x in b]
     y = 0.0
     for ai, bi in zip(ad, bd):
@@ -699,8 +772,8 @@ def load_checkpoint(path):
 # so often (saved to the checkpoint then), and Ctrl-C stopping it cleanly between two steps.
 
 
-def train(params, config, ops, train_docs, val_docs, state, args, save=None):
-    """Train `params` in place from state["step"] to args.max_steps (see train_step for state).
+def train(params, config, ops, train_tokens, val_tokens, state, args, save=None):
+    """Train `params` in place from state["step"] to args.max_steps (see init_state for state).
 
     save(state) is called at each evaluation. Ctrl-C finishes the current step and stops.
     Returns True if stopped by Ctrl-C. Raises FloatingPointError if the loss is NaN or infinite.
@@ -712,9 +785,9 @@ def train(params, config, ops, train_docs, val_docs, state, args, save=None):
         while state["step"] < args.max_steps and not interrupted:
             t0, step = time.time(), state["step"] + 1
             try:
-                loss = train_step(state, train_docs, params, config, ops, args.batch_size,
+                loss = train_step(state, train_tokens, params, config, ops, args.batch_size,
                                   args.max_steps, args.learning_rate)
-            except (ArithmeticError, ValueError):  # a float overflowed, or a log of 0
+            except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
                 loss = math.inf
             if not math.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss} at step {step}; try a "
@@ -723,7 +796,7 @@ def train(params, config, ops, train_docs, val_docs, state, args, save=None):
                     f"{(time.time() - t0) * 1000:5.1f} ms/step")
             evaluating = step % args.eval_every == 0 and step < args.max_steps
             if evaluating:
-                line += f" | val loss {evaluate(val_docs, params, config, ops):.4f}"
+                line += f" | val loss {evaluate(val_tokens, params, config, ops):.4f}"
                 if save:
                     save(state)
             if evaluating or step == first + 1 or step % 100 == 0 or step == args.max_steps:
@@ -866,9 +939,7 @@ def prepare(args):
                            n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
         check_config(config)
         params = init_params(config, random.Random(args.seed))
-        n = len(parameters(params))
-        state = {"seed": args.seed, "step": 0, "position": 0,
-                 "adam_m": [0.0] * n, "adam_v": [0.0] * n}
+        state = init_state(params, args.seed)
     unknown = sorted(set(args.prompt) - set(chars))
     if unknown:
         raise ValueError(f"--prompt has characters outside the vocabulary: {''.join(unknown)!r}")
@@ -892,10 +963,9 @@ def run(args):
               f"{config.block_size - 1} characters are cut")
     print(f"model: {len(parameters(params))} parameters, n_layer {config.n_layer}, "
           f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
-    bos = len(chars)  # documents with characters outside a loaded model's vocabulary are skipped
-    train_tokens, val_tokens = ([[bos] + encode(d, chars) + [bos]
-                                 for d in split if set(d) <= set(chars)]
-                                for split in (train_docs, val_docs))
+    # documents with characters outside a loaded model's vocabulary are skipped
+    train_tokens = [tokenize(d, chars) for d in train_docs if set(d) <= set(chars)]
+    val_tokens = [tokenize(d, chars) for d in val_docs if set(d) <= set(chars)]
     if args.gradcheck:
         err, n = gradcheck(params, config, ops, train_tokens[:4], random.Random(args.seed))
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
@@ -933,15 +1003,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.input_file = args.input_file or os.path.join(here, "names.txt")
     # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
-    # is done with; its cycle collector would only rescan millions of live Values again and
-    # again. (PyPy has no reference counting: its own collector is best left on.)
+    # is done with; its cycle collector would only rescan the tens of thousands of live Values
+    # of each step again and again. (PyPy has no reference counting: its own collector is best
+    # left on.)
     if sys.implementation.name == "cpython":
         gc.disable()
     try:
         interrupted = run(args)
     except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
         parser.error(str(e))
-    except KeyboardInterrupt:  # a second Ctrl-C, after training stopped
+    except KeyboardInterrupt:  # Ctrl-C outside training: while loading, evaluating, sampling
         interrupted = True
     finally:
         gc.enable()

@@ -38,14 +38,13 @@ def default_model(seed=42):
     chars = sorted(set("".join(docs)))
     config = microgpt.GPTConfig(vocab_size=len(chars) + 1, block_size=max(map(len, docs)) + 1)
     params = microgpt.init_params(config, random.Random(seed))
-    bos = len(chars)
-    return params, config, chars, [[bos] + microgpt.encode(d, chars) + [bos] for d in train_docs]
+    return params, config, chars, [microgpt.tokenize(d, chars) for d in train_docs]
 
 
 def graph_per_position(ops, name="olivia"):
     """(nodes, edges, positions) of the loss graph of one document for the default model."""
     params, config, chars, _ = default_model()
-    tokens = [len(chars)] + microgpt.encode(name, chars) + [len(chars)]
+    tokens = microgpt.tokenize(name, chars)
     nodes, edges = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
     return nodes, edges, len(tokens) - 1
 
@@ -53,8 +52,7 @@ def graph_per_position(ops, name="olivia"):
 def throughput(ops, steps, batch_size=8, seed=42):
     """Tokens per second over the first `steps` training steps of the default model."""
     params, config, _, tokens = default_model(seed)
-    n = len(microgpt.parameters(params))
-    state = {"seed": seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
+    state = microgpt.init_state(params, seed)
     n_tokens, start = 0, time.perf_counter()
     if sys.implementation.name == "cpython":
         gc.disable()  # as microgpt.main does
@@ -107,15 +105,22 @@ def main():
     if args.skip_e2e:
         return
 
-    scripts = {"this": os.path.join(ROOT, "microgpt.py")}
     with tempfile.TemporaryDirectory() as tmp:
+        # each version runs from a copy, beside its own names.txt, so that editing the working
+        # tree during a long benchmark changes nothing
+        with open(os.path.join(ROOT, "microgpt.py"), encoding="utf-8") as f:
+            sources = {"this": f.read()}
         if args.baseline:
-            old = subprocess.run(["git", "-C", ROOT, "show", f"{args.baseline}:microgpt.py"],
-                                 capture_output=True, text=True, check=True).stdout
-            scripts[args.baseline] = os.path.join(tmp, "microgpt.py")
-            with open(scripts[args.baseline], "w", encoding="utf-8") as f:
-                f.write(old)
-            shutil.copy(os.path.join(ROOT, "names.txt"), tmp)
+            sources[args.baseline] = subprocess.run(
+                ["git", "-C", ROOT, "show", f"{args.baseline}:microgpt.py"],
+                capture_output=True, text=True, check=True).stdout
+        scripts = {}
+        for i, (name, source) in enumerate(sources.items()):
+            os.mkdir(os.path.join(tmp, str(i)))
+            scripts[name] = os.path.join(tmp, str(i), "microgpt.py")
+            with open(scripts[name], "w", encoding="utf-8") as f:
+                f.write(source)
+            shutil.copy(os.path.join(ROOT, "names.txt"), os.path.join(tmp, str(i)))
         for python in args.pythons:
             version = version_of(python)
             runs = {name: [] for name in scripts}

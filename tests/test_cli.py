@@ -14,6 +14,11 @@ NAMES = ["emma", "olivia", "ava", "mia", "noah", "liam", "amelia", "leo", "eva",
 TINY = ["--n-embd", "8", "--n-head", "2", "--batch-size", "4", "--num-samples", "5"]
 
 
+def read(path, mode="rb"):
+    with open(path, mode) as f:
+        return f.read()
+
+
 def run(*args, cwd=ROOT):
     return subprocess.run([sys.executable, SCRIPT] + [str(a) for a in args], capture_output=True,
                            text=True, cwd=cwd, timeout=300)
@@ -157,7 +162,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(self.samples(out)), 20)
 
     def test_bad_input_gets_one_clear_line(self):
-        ckpt = json.load(open(self.ckpt, encoding="utf-8"))
+        ckpt = json.loads(read(self.ckpt, "r"))
         text = json.dumps(ckpt)
         wrong_shape = dict(ckpt, config=dict(ckpt["config"], n_embd=4))
         files = {
@@ -207,7 +212,7 @@ class CliTest(unittest.TestCase):
             "loss not finite": (["-i", d, "-l", 1e200, "--max-steps", 5, "-o",
                                  os.path.join(self.dir, "nan.json")], "lower --learning-rate"),
         }
-        before = {p: open(p, "rb").read() for p in list(files.values()) + [d, ck]}
+        before = {p: read(p) for p in list(files.values()) + [d, ck]}
         for name, (args, says) in rows.items():
             with self.subTest(name):
                 r = run(*TINY, *args)
@@ -216,7 +221,7 @@ class CliTest(unittest.TestCase):
                 self.assertTrue(r.stderr.startswith("microgpt: error: "), r.stderr)
                 self.assertIn(says, r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "nan.json")))
-        self.assertEqual(before, {p: open(p, "rb").read() for p in before})
+        self.assertEqual(before, {p: read(p) for p in before})
 
 
 if __name__ == "__main__":

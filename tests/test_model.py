@@ -20,8 +20,7 @@ def tiny(seed=0, n_layer=1):
     config = microgpt.GPTConfig(vocab_size=len(chars) + 1, block_size=8, n_layer=n_layer,
                                 n_head=2, n_embd=8)
     params = microgpt.init_params(config, random.Random(seed))
-    bos = len(chars)
-    tokens = [[bos] + microgpt.encode(d, chars) + [bos] for d in DOCS]
+    tokens = [microgpt.tokenize(d, chars) for d in DOCS]
     return params, config, chars, tokens
 
 
@@ -35,6 +34,9 @@ class DataTest(unittest.TestCase):
 
     def test_ids_follow_sorted_characters(self):
         self.assertEqual(microgpt.encode("cab", ["a", "b", "c"]), [2, 0, 1])
+
+    def test_a_document_is_read_between_two_bos(self):
+        self.assertEqual(microgpt.tokenize("cab", ["a", "b", "c"]), [3, 2, 0, 1, 3])
 
     def test_split_holds_out_ten_percent_at_most_1000(self):
         train, val = microgpt.split_docs([str(i) for i in range(200)], seed=1)
@@ -152,8 +154,7 @@ class TrainingTest(unittest.TestCase):
     def test_train_step_is_batch_then_loss_and_gradients_then_adam(self):
         params, config, _, tokens = tiny()
         flat = microgpt.parameters(params)
-        state = {"seed": 1, "step": 0, "position": 0,
-                 "adam_m": [0.0] * len(flat), "adam_v": [0.0] * len(flat)}
+        state = microgpt.init_state(params, 1)
         batch = microgpt.get_batch(tokens, 1, 0, 4)
         want = microgpt.batch_loss(batch, params, config, FUSED).data
         loss = microgpt.train_step(state, tokens, params, config, FUSED, 4, 10, 0.01)
@@ -187,6 +188,17 @@ class TrainingTest(unittest.TestCase):
             s = microgpt.sample(params, config, chars, rng, FUSED)
             self.assertTrue(set(s) <= set(chars))
             self.assertLessEqual(len(s), config.block_size)
+
+
+class PutTogetherTest(unittest.TestCase):
+    def test_train_and_sample_trains_and_samples_from_a_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "names.txt")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("\n".join(DOCS * 3) + "\n")
+            samples = microgpt.train_and_sample(path, steps=3, num_samples=4, ops=FUSED)
+        self.assertEqual(len(samples), 4)
+        self.assertTrue(all(set(s) <= set("".join(DOCS)) for s in samples))
 
 
 class ScriptTest(unittest.TestCase):

@@ -78,7 +78,7 @@ class GraphSizeTest(unittest.TestCase):
         name, positions = quoted.group(1), int(quoted.group(2))
         config, params = default_model()
         chars = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-        tokens = [26] + microgpt.encode(name, chars) + [26]
+        tokens = microgpt.tokenize(name, chars)
         self.assertEqual(len(tokens) - 1, positions)
         for ops, nodes, edges in ((microgpt.PLAIN, quoted.group(3), quoted.group(4)),
                                   (microgpt.FUSED, quoted.group(5), quoted.group(6))):
