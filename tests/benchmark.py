@@ -1,15 +1,16 @@
 """Benchmark microgpt (run by hand; the test suite does not run it):
 
-    python tests/benchmark.py [--pythons python3 pypy3] [--baseline REV] [--repeat N] [--skip-e2e]
+    python tests/benchmark.py [--pythons python3 pypy3] [--baseline REV] [--repeat N] [--plain]
+                              [--skip-e2e]
 
 1. The graph of one name ("olivia") for the default model: nodes and edges per position, with
-   Part 1's plain blocks and with Part 2's fused ones.
-2. Training throughput, in tokens per second, with the fused and with the plain blocks, on the
+   Part 1's plain ops and with Part 2's fused ones.
+2. Training throughput, in tokens per second, with the fused and with the plain ops, on the
    same first batches of names.txt.
 3. The default `python microgpt.py`, end to end, for each interpreter given: wall time and final
    val loss. With --baseline REV, the microgpt.py of that git revision runs too, beside this one
    (old, new, old, new, ...: each --repeat times), so both are timed on the same machine at the
-   same time; the median time of each is reported.
+   same time; the median time of each is reported. With --plain, also `microgpt.py --plain`.
 Prints the interpreter and version, and every command line it runs.
 """
 import argparse
@@ -87,6 +88,8 @@ def main():
     parser.add_argument("--baseline", metavar="REV",
                         help="also time the microgpt.py of this git revision, beside this one")
     parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs of each (default 1)")
+    parser.add_argument("--plain", action="store_true",
+                        help="also time `microgpt.py --plain` end to end (slow)")
     parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end runs")
     args = parser.parse_args()
     print(f"interpreter: {platform.python_implementation()} {sys.version.split()[0]} "
@@ -95,7 +98,7 @@ def main():
 
     for label, ops in (("plain", microgpt.PLAIN), ("fused", microgpt.FUSED)):
         nodes, edges, n = graph_per_position(ops)
-        print(f"graph of 'olivia' ({n} positions), {label} blocks: {nodes} nodes, {edges} edges; "
+        print(f"graph of 'olivia' ({n} positions), {label} ops: {nodes} nodes, {edges} edges; "
               f"per position {nodes / n:,.0f} nodes, {edges / n:,.0f} edges")
     fused = throughput(microgpt.FUSED, steps=40)
     plain = throughput(microgpt.PLAIN, steps=10)
@@ -124,9 +127,13 @@ def main():
         for python in args.pythons:
             version = version_of(python)
             runs = {name: [] for name in scripts}
+            if args.plain:
+                runs["this --plain"] = []
             for _ in range(args.repeat):
                 for name, script in reversed(list(scripts.items())):  # the old one first
                     runs[name].append(end_to_end(python, script))
+                if args.plain:
+                    runs["this --plain"].append(end_to_end(python, scripts["this"], ["--plain"]))
             for name, results in runs.items():
                 seconds = statistics.median(s for s, _ in results)
                 print(f"default run, {version}, {name}: median {seconds:.1f} s wall of "

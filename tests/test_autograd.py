@@ -1,4 +1,4 @@
-"""The autograd: Value's ops against finite differences, Part 2's fused blocks against Part 1's
+"""The autograd: Value's ops against finite differences, Part 2's fused ops against Part 1's
 plain ones."""
 import math
 import random
@@ -84,7 +84,7 @@ class AtomicOpsTest(unittest.TestCase):
 
 
 class PlainBlocksTest(unittest.TestCase):
-    """Part 1's blocks compute the math they are named for (Part 2's are checked against them)."""
+    """Part 1's ops compute the math they are named for (Part 2's are checked against them)."""
 
     def data(self, vs):
         return [v.data for v in vs]

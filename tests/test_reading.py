@@ -20,9 +20,12 @@ def number(text):
 
 
 def banners():
-    """{part number: line number} of the '# Part N:' banner lines."""
-    return {int(m.group(1)): i for i, line in enumerate(LINES, 1)
-            for m in [re.match(r"# Part (\d): ", line)] if m}
+    """{part number: first line of its banner}: the rule line above each '# Part N:' line."""
+    found = {int(m.group(1)): i for i, line in enumerate(LINES, 1)
+             for m in [re.match(r"# Part (\d): ", line)] if m}
+    for i in found.values():
+        assert LINES[i - 2].startswith("# ====="), LINES[i - 2]
+    return {part: i - 1 for part, i in found.items()}
 
 
 def default_model():
@@ -44,6 +47,15 @@ class ReadingGuideTest(unittest.TestCase):
         found = banners()
         ends = {1: found[2] - 1, 2: found[3] - 1, 3: len(LINES)}
         self.assertEqual(guide, {p: (found[p], ends[p]) for p in (1, 2, 3)})
+
+    def test_the_readme_gives_each_part_its_lines(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        quoted = {int(p): (int(a), int(b)) for p, a, b in
+                  re.findall(r"Part (\d), [^*]+\*\* \(lines (\d+)-(\d+)\)", readme)}
+        found = banners()
+        ends = {1: found[2] - 1, 2: found[3] - 1, 3: len(LINES)}
+        self.assertEqual(quoted, {p: (found[p], ends[p]) for p in (1, 2, 3)})
 
     def test_part_1_holds_at_most_260_lines_of_code(self):
         docstrings = set()
@@ -71,7 +83,7 @@ class ReadingGuideTest(unittest.TestCase):
 class GraphSizeTest(unittest.TestCase):
     def test_part_2_quotes_the_real_nodes_and_edges_per_position(self):
         part_2 = "\n".join(LINES[banners()[2] - 1:banners()[3] - 1])
-        quoted = re.search(r'one name \("(\w+)", (\d+) positions\).*?plain blocks make ([\d,]+) '
+        quoted = re.search(r'one name \("(\w+)", (\d+) positions\).*?plain ops make ([\d,]+) '
                            r'nodes and ([\d,]+) edges.*?: ([\d,]+) nodes and ([\d,]+) edges',
                            part_2, re.S)
         self.assertIsNotNone(quoted)
