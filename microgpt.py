@@ -315,8 +315,8 @@ def init_params(config, rng, std=0.08):
     vector (a list of Values). Matrices start as random numbers drawn from a bell curve (a
     Gaussian) with mean 0 and standard deviation `std`: different, so that neurons learn
     different things; small, so that the first logits are nearly equal and the first loss is
-    near ln(vocab_size). LayerNorm weights start at 1 and biases at 0, so at first
-    a LayerNorm only normalizes."""
+    near ln(vocab_size). LayerNorm weights start at 1 and biases at 0: at first, it only
+    normalizes."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
 
