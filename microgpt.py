@@ -7,12 +7,12 @@ at a time from those probabilities to write new text. `python microgpt.py` train
 names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 46-607: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops,
+  Part 1, lines 47-611: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops,
           the model, the loss, learning (gradient descent, then Adam), the training step,
           sampling, and all of it put together. Stop at the end of Part 1 on a first read: it
           is a complete GPT that trains.
-  Part 2, lines 608-716: making it fast. The same math with far fewer graph nodes.
-  Part 3, lines 717-1049: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 2, lines 612-720: making it fast. The same math with far fewer graph nodes.
+  Part 3, lines 721-1203: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -40,6 +40,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -356,7 +357,7 @@ def empty_cache(config):
     return [([], []) for _ in range(config.n_layer)]
 
 
-def gpt(token, pos, kv_cache, params, config, ops):
+def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
     """Read the token id `token` at position `pos`; return vocab_size logits (Values) for the
     token that comes next.
 
@@ -366,7 +367,8 @@ def gpt(token, pos, kv_cache, params, config, ops):
     see a later one. (GPTs usually read a whole sequence at once and mask out the later
     positions: the same math.) The cached keys and values are part of the graph, so the
     gradient flows back through them to the earlier positions. ops: the ops to compute with,
-    PLAIN (Part 1) or FUSED (Part 2).
+    PLAIN (Part 1) or FUSED (Part 2). attn_log: a list, or None; if a list, each head's
+    attention weights (pos + 1 floats) are appended to it, layer by layer, head by head.
     Shapes for one token at the default sizes:
     a token (one of 27) -> [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits.
     """
@@ -393,6 +395,8 @@ def gpt(token, pos, kv_cache, params, config, ops):
         for s in range(0, config.n_embd, head_dim):
             scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
             attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
+            if attn_log is not None:  # someone is looking inside (see explain in Part 3)
+                attn_log.append([a.data for a in attn])
             for j in range(s, s + head_dim):  # entry j of the output: attn-weighted sum of v[j]
                 heads.append(ops.dot(attn, [v[j] for v in values]))
         out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
@@ -787,6 +791,9 @@ def load_checkpoint(path):
         state.update({k: [float(x) for x in ckpt[k]] for k in ("adam_m", "adam_v")})
         if len(state["adam_m"]) != n or len(state["adam_v"]) != n:
             raise ValueError("its Adam moments do not match its parameters")
+        history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
+        state["history"] = {"train": [float(x) for x in history["train"]],
+                            "val": [[int(s), float(v)] for s, v in history["val"]]}
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
     return params, config, chars, state
@@ -798,7 +805,8 @@ def load_checkpoint(path):
 
 
 def train(params, config, ops, train_tokens, val_tokens, state, args, save=None):
-    """Train `params` in place from state["step"] to args.max_steps (see init_state for state).
+    """Train `params` in place from state["step"] to args.max_steps (see init_state for state;
+    state["history"] gets each step's train loss and each validation loss).
 
     save(state) is called at each evaluation. Ctrl-C finishes the current step and stops.
     Returns True if stopped by Ctrl-C. Raises FloatingPointError if the loss is NaN or infinite.
@@ -806,9 +814,11 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
     interrupted = []
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
     try:
-        first = state["step"]
+        first, t0, tokens = state["step"], time.time(), 0
         while state["step"] < args.max_steps and not interrupted:
-            t0, step = time.time(), state["step"] + 1
+            step = state["step"] + 1
+            batch = get_batch(train_tokens, state["seed"], state["position"], args.batch_size)
+            tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
             try:
                 loss = train_step(state, train_tokens, params, config, ops, args.batch_size,
                                   args.max_steps, args.learning_rate)
@@ -817,15 +827,20 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
             if not math.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss} at step {step}; try a "
                                          f"lower --learning-rate (it was {args.learning_rate})")
-            line = (f"step {step:5d}/{args.max_steps} | train loss {loss:.4f} | "
-                    f"{(time.time() - t0) * 1000:5.1f} ms/step")
+            state["history"]["train"].append(loss)
+            line = f"step {step:5d}/{args.max_steps} | train loss {loss:.4f}"
             evaluating = step % args.eval_every == 0 and step < args.max_steps
             if evaluating:
-                line += f" | val loss {evaluate(val_tokens, params, config, ops):.4f}"
+                val = evaluate(val_tokens, params, config, ops)
+                state["history"]["val"].append([step, val])
+                line += f" | val loss {val:.4f}"
                 if save:
                     save(state)
             if evaluating or step == first + 1 or step % 100 == 0 or step == args.max_steps:
-                print(line, flush=True)
+                rate = tokens / max(time.time() - t0, 1e-9)  # since the last line
+                print(line.replace(" | val", f" | {rate:,.0f} tok/s | val", 1) if evaluating
+                      else f"{line} | {rate:,.0f} tok/s", flush=True)
+                t0, tokens = time.time(), 0
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     return bool(interrupted)
@@ -849,6 +864,105 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5):
         numeric = (up - down) / (2 * h)
         worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
     return worst, min(n, len(with_grad))
+
+
+# ------------------------------------------------------------------------------------------------
+# Looking inside: what the model predicts at each position and where its heads look, what
+# simpler models score on the same data, and how the loss fell.
+
+
+def explain(text, params, config, chars, ops):
+    """What the model makes of BOS + text: a list with one dict per position pos (len(text) + 1
+    of them): "read" (the token id read there), "probs" (vocab_size floats: the probability it
+    gives each next token), "attn" (per layer, per head: its attention weights over positions
+    0..pos), "next" (the token id that comes next: BOS after the last character) and "surprise"
+    (-ln probs[next], nats: the loss training would count there).
+    Raises ValueError if text has characters outside `chars` or is longer than block_size - 1."""
+    check_text("--explain", text, chars, config.block_size - 1)
+    tokens, kv_cache, rows = tokenize(text, chars), empty_cache(config), []
+    for pos in range(len(tokens) - 1):
+        attn = []  # gpt() appends each head's weights, layer by layer
+        logits = gpt(tokens[pos], pos, kv_cache, params, config, ops, attn)
+        rows.append({"read": tokens[pos], "next": tokens[pos + 1],
+                     "probs": [p.data for p in ops.softmax(logits)],
+                     "attn": [attn[i:i + config.n_head]  # [n_layer][n_head][pos + 1]
+                              for i in range(0, len(attn), config.n_head)],
+                     "surprise": ops.cross_entropy(logits, tokens[pos + 1]).data})
+    return rows
+
+
+def show(token, chars):
+    """A token as one visible character: BOS as ⏎ (as a next token, it ends the document)."""
+    if token == len(chars):
+        return "⏎"
+    return {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
+
+
+def print_explain(rows, chars, width=80):
+    """Print explain()'s rows: a line per position, then each layer's attention, heads side by
+    side (as many as fit in `width` columns), then the mean surprise."""
+    print("pos read next p(next) surprise | the 5 most likely next characters")
+    for pos, r in enumerate(rows):
+        top = sorted(range(len(chars) + 1), key=lambda t: -r["probs"][t])[:5]
+        print(f"{pos:3d}   {show(r['read'], chars)}    {show(r['next'], chars)}  "
+              f"{r['probs'][r['next']]:6.1%}  {r['surprise']:6.3f}  | "
+              + "  ".join(f"{show(t, chars)} {r['probs'][t]:5.1%}" for t in top))
+    labels = " ".join(show(r["read"], chars) for r in rows)
+    cell = max(15, 2 + len(labels))  # a grid's width: its title, or a label and a cell per position
+    per_line = max(1, (width + 3) // (cell + 3))
+    print("attention, each row a position, each column one it can see (a row sums to 100%):"
+          "\n· under 20%  ░ 20-40%  ▒ 40-60%  ▓ 60-80%  █ 80% or more")
+    for layer in range(len(rows[0]["attn"])):
+        for first in range(0, len(rows[0]["attn"][layer]), per_line):
+            heads = range(first, min(first + per_line, len(rows[0]["attn"][layer])))
+            grid = [[f"layer {layer} head {h}" for h in heads], ["  " + labels for _ in heads]]
+            grid += [[show(r["read"], chars) + " " + " ".join("·░▒▓█"[min(4, int(w * 5))]
+                                                           for w in r["attn"][layer][h])
+                      for h in heads] for r in rows]
+            print("\n".join("   ".join(g.ljust(cell) for g in line).rstrip() for line in grid))
+    mean = sum(r["surprise"] for r in rows) / len(rows)
+    print(f"mean surprise {mean:.4f} nats per character over {len(rows)} predictions "
+          f"(perplexity {math.exp(mean):.2f})")
+
+
+def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
+    """The mean loss (nats per token) on val_tokens of counting, as makemore begins: the chance
+    of each next token given the current one is how often it followed it in train_tokens, with 1
+    added to every count (add-one smoothing) so that no pair has probability 0."""
+    pairs = Counter(p for t in train_tokens for p in zip(t, t[1:block_size + 1]))
+    totals = Counter()
+    for (a, _), n in pairs.items():
+        totals[a] += n
+    losses = [math.log((totals[a] + vocab_size) / (pairs[a, b] + 1))
+              for t in val_tokens for a, b in zip(t, t[1:block_size + 1])]
+    return sum(losses) / len(losses) if losses else math.nan
+
+
+def loss_chart(history, steps, rows=9, cols=60):
+    """The loss curve as at most rows + 3 lines of at most cols + 7 characters: the train loss
+    averaged over equal chunks of steps, as bars, and each validation loss, as ◆, against a
+    y-axis in nats. history: {"train": the losses of the last len(train) steps, "val": [[step,
+    loss], ...]}; steps: the steps done."""
+    train, first = history["train"], steps - len(history["train"]) + 1
+    chunk = max(1, math.ceil(len(train) / cols))  # steps per column
+    means = [sum(train[i:i + chunk]) / len(train[i:i + chunk]) for i in range(0, len(train), chunk)]
+    val = [(s, v) for s, v in history["val"] if s >= first and math.isfinite(v)]
+    lo = min(means + [v for _, v in val])
+    span = max(means + [v for _, v in val]) - lo or 1.0
+
+    def height(loss):  # in eighths of a row: 1 for the lowest loss, rows * 8 for the highest
+        return 1 + round((loss - lo) / span * (rows * 8 - 1))
+    grid = [[" ▁▂▃▄▅▆▇█"[min(8, max(0, height(m) - 8 * r))] for m in means] for r in range(rows)]
+    for s, v in val:
+        grid[(height(v) - 1) // 8][min(len(means) - 1, (s - first) // chunk)] = "◆"
+    lines = [f"loss (nats): █ train, mean of each {chunk} steps; ◆ val" if chunk > 1
+             else "loss (nats): █ train; ◆ val"]
+    for r in reversed(range(rows)):  # top row first; a tick on the top, middle and bottom rows
+        tick = f"{lo + span * (8 * r + 3.5) / (rows * 8 - 1):5.2f} ┤"
+        lines.append((tick if r in (0, rows // 2, rows - 1) else "      │") + "".join(grid[r]))
+    lines.append("      └" + "─" * len(means))
+    lines.append(" " * 7 + str(first).ljust(len(means) - len(str(steps))) + str(steps))
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------
@@ -887,6 +1001,8 @@ def build_parser():
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
     arg("--gradcheck", action="store_true",
         help="compare backprop gradients with finite differences, then exit")
+    arg("--explain", metavar="TEXT", default=None,
+        help="show what the model predicts at each character of TEXT, and where it looks")
     arg("--plain", action="store_true",
         help="compute with Part 1's plain ops only: the same numbers, several times slower")
     # one line on stderr, no usage block: the message says what to fix
@@ -946,6 +1062,17 @@ def read_docs(path):
     return docs
 
 
+def check_text(flag, text, chars, longest):
+    """Raise ValueError unless `text` (given with `flag`) uses only `chars` and is at most
+    `longest` characters long."""
+    unknown = sorted(set(text) - set(chars))
+    if unknown:
+        raise ValueError(f"{flag} has characters outside the vocabulary: {''.join(unknown)!r}")
+    if len(text) > longest:
+        raise ValueError(f"{flag} is {len(text)} characters, longer than block_size allows "
+                         f"({longest})")
+
+
 def prepare(args):
     """Read the data and build the model, or load it from the checkpoint in --out.
     Returns (docs, params, config, chars, state); raises ValueError for bad input."""
@@ -964,20 +1091,18 @@ def prepare(args):
                            n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
         check_config(config)
         params = init_params(config, random.Random(args.seed))
-        state = init_state(params, args.seed)
-    unknown = sorted(set(args.prompt) - set(chars))
-    if unknown:
-        raise ValueError(f"--prompt has characters outside the vocabulary: {''.join(unknown)!r}")
-    if len(args.prompt) > config.block_size:
-        raise ValueError(f"--prompt is {len(args.prompt)} characters, longer than "
-                         f"block_size ({config.block_size})")
+        state = {**init_state(params, args.seed), "history": {"train": [], "val": []}}
+    check_text("--prompt", args.prompt, chars, config.block_size)
+    if args.explain is not None:
+        check_text("--explain", args.explain, chars, config.block_size - 1)
     return docs, params, config, chars, state
 
 
 def run(args):
-    """The program: prepare, train (unless --sample-only), report, sample. Returns True if
-    training was stopped by Ctrl-C."""
+    """The program: prepare, train (unless --sample-only), report, sample, explain. Returns the
+    model as a namespace (params, config, chars, state) and whether Ctrl-C stopped training."""
     docs, params, config, chars, state = prepare(args)
+    model = SimpleNamespace(params=params, config=config, chars=chars, state=state)
     ops = PLAIN if args.plain else FUSED  # the same numbers either way; FUSED is faster
     train_docs, val_docs = split_docs(docs, state["seed"])
     print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
@@ -994,37 +1119,62 @@ def run(args):
     if args.gradcheck:
         err, n = gradcheck(params, config, ops, train_tokens[:4], random.Random(args.seed))
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
-        return False
+        return model, False
     interrupted = False
     if not args.sample_only:
+        n = min(config.block_size, len(train_tokens[0]) - 1)  # the positions of one document
+        (pn, pe), (fn, fe) = (graph_size(batch_loss(train_tokens[:1], params, config, o))
+                              for o in (PLAIN, FUSED))
+        print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
+              f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
+        baselines = {"uniform guessing": math.log(config.vocab_size),
+                     "bigram counts": bigram_loss(train_tokens, val_tokens, config.vocab_size,
+                                                  config.block_size)}
+        if val_tokens:
+            print("val loss of simpler models: " + ", ".join(
+                f"{name} {loss:.4f}" for name, loss in baselines.items()))
+
         def save(state):
             if args.out:
                 save_checkpoint(args.out, params, config, chars, state)
         interrupted = train(params, config, ops, train_tokens, val_tokens, state, args, save)
+        val, step, history = evaluate(val_tokens, params, config, ops), state["step"], \
+            state["history"]
+        if step == args.max_steps and (not history["val"] or history["val"][-1][0] != step):
+            history["val"].append([step, val])
         save(state)
         if interrupted:
-            print(f"interrupted after step {state['step']}"
-                  + (f", saved to {args.out}" if args.out else ""))
-        print(f"step {state['step']}: val loss {evaluate(val_tokens, params, config, ops):.4f}"
-              + ("" if val_tokens else " (the file has too few documents to hold any out)"))
+            print(f"interrupted after step {step}" + (f", saved to {args.out}" if args.out else ""))
+        print(f"step {step}: val loss {val:.4f}" + (" (" + ", ".join(
+            f"{abs(b - val):.4f} {'below' if val < b else 'above'} {name}"
+            for name, b in baselines.items()) + ")" if val_tokens
+            else " (the file has too few documents to hold any out)"))
+        if history["train"]:
+            print("\n".join(loss_chart(history, step)))
     rng = random.Random(args.seed)
     seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
     samples = [sample(params, config, chars, rng, ops, args.temperature, args.top_k, args.prompt)
                for _ in range(args.num_samples)]
-    print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
-          f"(the others are in the train or val data):")
+    if samples:
+        print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
+              f"(the others are in the train or val data):")
     width = max([len(s) for s in samples] + [1])
     for s in samples:
         print(f"{s:<{width}}  {seen.get(s, 'new')}")
-    return interrupted
+    if args.explain is not None:
+        print_explain(explain(args.explain, params, config, chars, ops), chars)
+    return model, interrupted
 
 
 def main(argv=None):
+    """Run the program on the command-line arguments `argv` (default: sys.argv[1:]). Returns the
+    model (a namespace: params, config, chars, state), or None after an error in a notebook."""
     parser = build_parser()
     try:
-        here = os.path.dirname(os.path.abspath(__file__))
+        here, notebook = os.path.dirname(os.path.abspath(__file__)), False
     except NameError:  # pasted into a notebook: no file, and sys.argv holds the kernel's arguments
-        here, argv = os.getcwd(), [] if argv is None else argv
+        here, notebook = os.getcwd(), True
+        argv = [] if argv is None else argv
     args = parser.parse_args(argv)
     args.input_file = args.input_file or os.path.join(here, "names.txt")
     # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
@@ -1033,17 +1183,21 @@ def main(argv=None):
     # left on.)
     if sys.implementation.name == "cpython":
         gc.disable()
+    model, interrupted = None, True
     try:
-        interrupted = run(args)
+        model, interrupted = run(args)
     except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
-        parser.error(str(e))
+        if not notebook:
+            parser.error(str(e))
+        print(f"microgpt: error: {e}", file=sys.stderr)  # a notebook cell ends without exiting
     except KeyboardInterrupt:  # Ctrl-C outside training: while loading, evaluating, sampling
-        interrupted = True
+        pass
     finally:
         gc.enable()
-    if interrupted:
+    if interrupted and not notebook:
         sys.exit(130)  # the shell's code for "stopped by Ctrl-C"
+    return model
 
 
 if __name__ == "__main__":
-    main()
+    model = main()  # in a notebook, the next cell can use it: sample(model.params, ...)

@@ -68,8 +68,12 @@ class CliTest(unittest.TestCase):
         lines = stdout.splitlines()
         at = [i for i, line in enumerate(lines) if " samples, " in line][-1]
         # each line: the sample (which may hold spaces), then its mark
-        return [(line[:-len(line.split()[-1])].strip(), line.split()[-1])
-                for line in lines[at + 1:]]
+        samples = []
+        for line in lines[at + 1:]:
+            if not line.split() or line.split()[-1] not in ("new", "train", "val"):
+                break
+            samples.append((line[:-len(line.split()[-1])].strip(), line.split()[-1]))
+        return samples
 
     def test_checkpoint_contents(self):
         with open(self.ckpt, encoding="utf-8") as f:
@@ -152,14 +156,24 @@ class CliTest(unittest.TestCase):
         # a kernel starts with its own arguments; the pasted file must ignore them
         with open(SCRIPT, encoding="utf-8") as f:
             source = f.read()
-        code = ("import sys; sys.argv = ['ipykernel_launcher.py', '-f', '/tmp/kernel-1.json']; "
-                f"exec(compile({source!r}, '<cell>', 'exec'), {{'__name__': '__main__'}})")
+        # interrupting the kernel stops training cleanly; the cell ends without SystemExit, and
+        # the next cell can use the trained model
+        code = ("import sys; sys.argv = ['ipykernel_launcher.py', '-f', '/tmp/kernel-1.json']\n"
+                "cell = {'__name__': '__main__'}\n"
+                f"exec(compile({source!r}, '<cell>', 'exec'), cell)\n"
+                "model = cell['model']\n"
+                "print('next cell:', model.config.n_embd, model.state['step'],"
+                " len(model.state['history']['train']))")
         code_, out, err = interrupt(*start([], cwd=self.dir, code=code))
-        self.assertEqual(code_, 130, err)
+        self.assertEqual(code_, 0, err)
+        self.assertNotIn("Traceback", err)
+        self.assertNotIn("SystemExit", err)
         self.assertIn(f"from {os.path.join(self.dir, 'names.txt')}", out)
         self.assertIn("/1200 |", out)  # the default --max-steps
         self.assertIn("val loss", out)
-        self.assertEqual(len(self.samples(out)), 20)
+        steps = int(out.split("interrupted after step ")[1].split()[0])
+        self.assertIn(f"next cell: 12 {steps} {steps}", out)
+        self.assertEqual(len(self.samples(out.split("next cell:")[0])), 20)
 
     def test_bad_input_gets_one_clear_line(self):
         ckpt = json.loads(read(self.ckpt, "r"))

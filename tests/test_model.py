@@ -215,11 +215,11 @@ class ScriptTest(unittest.TestCase):
         r = self.run_script("--max-steps", "5", "--num-samples", "4")
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
-        at = [i for i, line in enumerate(lines) if "val loss" in line][-1]
+        at = [i for i, line in enumerate(lines) if line.startswith("step 5: val loss")][-1]
         loss = float(lines[at].split("val loss")[1].split()[0])
         self.assertTrue(0 < loss < 4)
-        samples = [line for line in lines[at + 1:] if line.strip() and "samples" not in line]
-        self.assertEqual(len(samples), 4)
+        at = [i for i, line in enumerate(lines) if " samples, " in line][-1]
+        self.assertEqual(len(lines[at + 1:]), 4)
 
     def test_plain_and_fused_runs_print_the_same_val_loss(self):
         with tempfile.TemporaryDirectory() as d:
