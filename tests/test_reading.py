@@ -80,6 +80,21 @@ class ReadingGuideTest(unittest.TestCase):
         self.assertIn(f"{config.n_head} attention heads", microgpt.__doc__)
 
 
+class ThingsToTryTest(unittest.TestCase):
+    def test_each_code_change_in_the_readme_matches_its_line(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        changes = re.findall(r"sed '(\d+)s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/' microgpt\.py",
+                             readme)
+        self.assertGreaterEqual(len(changes), 4)
+        for line, old, new in changes:
+            old, new = (re.sub(r"\\(.)", r"\1", s) for s in (old, new))  # sed's \x is x here
+            with self.subTest(old):
+                self.assertEqual([i for i, text in enumerate(LINES, 1) if old in text], [int(line)])
+                self.assertIn(f"line {line}", readme)
+                compile(SOURCE.replace(old, new), "variant.py", "exec")
+
+
 class GraphSizeTest(unittest.TestCase):
     def test_part_2_quotes_the_real_nodes_and_edges_per_position(self):
         part_2 = "\n".join(LINES[banners()[2] - 1:banners()[3] - 1])
