@@ -12,7 +12,7 @@ How to read this file
           sampling, and all of it put together. Stop at the end of Part 1 on a first read: it
           is a complete GPT that trains.
   Part 2, lines 612-720: making it fast. The same math with far fewer graph nodes.
-  Part 3, lines 721-1203: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 721-1204: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -959,7 +959,8 @@ def loss_chart(history, steps, rows=9, cols=60):
              else "loss (nats): █ train; ◆ val"]
     for r in reversed(range(rows)):  # top row first; a tick on the top, middle and bottom rows
         tick = f"{lo + span * (8 * r + 3.5) / (rows * 8 - 1):5.2f} ┤"
-        lines.append((tick if r in (0, rows // 2, rows - 1) else "      │") + "".join(grid[r]))
+        lines.append(((tick if r in (0, rows // 2, rows - 1) else "      │")
+                      + "".join(grid[r])).rstrip())
     lines.append("      └" + "─" * len(means))
     lines.append(" " * 7 + str(first).ljust(len(means) - len(str(steps))) + str(steps))
     return lines
