@@ -12,7 +12,7 @@ How to read this file
           sampling, and all of it put together. Stop at the end of Part 1 on a first read: it
           is a complete GPT that trains.
   Part 2, lines 612-720: making it fast. The same math with far fewer graph nodes.
-  Part 3, lines 721-1204: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 721-1345: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -727,6 +727,77 @@ FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softma
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
+# Limits. Every number here is a Python object, so a model of 10 million parameters would need
+# gigabytes and days. Sizes are checked against these limits before anything is allocated,
+# from the flags or from a checkpoint, so no input can exhaust the machine's memory.
+
+MAX_PARAMS = 1_000_000  # about 150 MB, with Adam's running averages
+MAX_EDGES = {"fused": 25_000_000, "plain": 5_000_000}  # one training step's graph: about 750 MB
+BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and per graph edge
+
+
+def n_params(config):
+    """The number of parameters init_params(config) makes, without making them."""
+    e, v = config.n_embd, config.vocab_size
+    return 2 * v * e + config.block_size * e + config.n_layer * (4 * e + 12 * e * e) + 2 * e
+
+
+def doc_edges(config, positions, ops_name):
+    """About how many edges the loss graph of one document of `positions` positions has, with
+    the "fused" or the "plain" ops (within 2% of graph_size, the tests check), counted op by
+    op: the linear layers' weights, then attention, which grows with the positions seen."""
+    e, h, v, n_layer = config.n_embd, config.n_head, config.vocab_size, config.n_layer
+    s1 = positions * (positions + 1) // 2  # sum over positions of the positions seen
+    s2 = positions * (positions + 1) * (2 * positions + 1) // 6  # ... and of their squares
+    if ops_name == "fused":
+        return (positions * (n_layer * (24 * e * e + 18 * e) + 9 * e + 2 * e * v + v + 2)
+                + n_layer * ((4 * e + 2 * h) * s1 + h * s2) + 2)
+    return (positions * (n_layer * (48 * e * e + 98 * e + 14) + 21 * e + 4 * e * v + 8 * v + 12)
+            + n_layer * (8 * e + 10 * h) * s1 + 2)
+
+
+def seconds_per_edge(ops):
+    """This machine's speed with `ops`: the time to build and backpropagate a small graph, per
+    edge of it."""
+    config = GPTConfig(vocab_size=27, block_size=8)
+    params, start = init_params(config, random.Random(0)), time.time()
+    loss = batch_loss([[26, 0, 1, 2, 3, 4, 5, 26]], params, config, ops)
+    loss.backward()
+    return (time.time() - start) / graph_size(loss)[1]
+
+
+def duration(seconds):
+    """A length of time in words: "40 s", "3 h", "12 days"."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:.1f} s"
+
+
+def check_config(config, batch_size=1, ops_name="fused"):
+    """Raise ValueError unless the sizes are positive, n_embd splits into the heads, and the
+    model and a training step on batch_size documents of block_size positions are within the
+    limits. The message says what they would cost (memory, time per step here) and what works."""
+    for name in ("n_layer", "n_head", "n_embd", "block_size"):
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
+            raise ValueError(f"{name} must be a positive integer, not {getattr(config, name)!r}")
+    if config.n_embd % config.n_head:
+        raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
+                         f"--n-head ({config.n_head})")
+    n, edges = n_params(config), batch_size * doc_edges(config, config.block_size, ops_name)
+    if n > MAX_PARAMS or edges > MAX_EDGES[ops_name]:
+        memory = n * BYTES["param"] + edges * BYTES[ops_name]
+        step = edges * seconds_per_edge(PLAIN if ops_name == "plain" else FUSED)
+        raise ValueError(
+            f"this model ({n:,} parameters) would build about {edges:,} graph edges per training "
+            f"step (batch {batch_size:,}, block_size {config.block_size:,}): about "
+            f"{memory / 1e9:,.1f} GB of memory and {duration(step)} per step here. microgpt allows "
+            f"{MAX_PARAMS:,} parameters and {MAX_EDGES[ops_name]:,} edges per step"
+            f"{' with --plain' if ops_name == 'plain' else ''}: lower --n-embd, --n-layer, "
+            f"--block-size or --batch-size" + (", or drop --plain" if ops_name == "plain" else ""))
+
+
+# ------------------------------------------------------------------------------------------------
 # Checkpoints: the model and everything needed to resume training, as JSON. Python writes each
 # float with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
 
@@ -754,49 +825,108 @@ def save_checkpoint(path, params, config, chars, state):
         raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
 
 
+def number(value, name, low, high, integer=False):
+    """`value` if it is a number (an int, if `integer`) from low to high; else ValueError."""
+    if (isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
+            or not low <= value <= high):  # false for NaN, and for infinities beyond the range
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} from "
+                         f"{low:,} to {high:,}, not {str(value)[:40]}")
+    return value
+
+
+def field(mapping, key, name=""):
+    """mapping[key], or a ValueError that names what is missing."""
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise ValueError(f"{name}{key} is missing")
+    return mapping[key]
+
+
 def load_checkpoint(path):
     """Read a checkpoint written by save_checkpoint: returns (params, config, chars, state).
-    Raises ValueError, with what is wrong, if it is missing, damaged or does not fit its config."""
+    Every field is checked before it is used: a ValueError names the first one that is missing,
+    of the wrong type, out of range (weights within 1e6, sizes within the limits) or of the
+    wrong shape."""
     try:
         with open(path, encoding="utf-8") as f:
             ckpt = json.load(f)
     except FileNotFoundError:
         raise ValueError(f"checkpoint {path} does not exist: train one first with --out {path}")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # json's errors, and bad UTF-8, are ValueErrors
         raise ValueError(f"{path} is not a readable microgpt checkpoint "
                          f"(truncated or not JSON: {e})")
     if not isinstance(ckpt, dict) or ckpt.get("format") != "microgpt":
         raise ValueError(f"{path} is not a microgpt checkpoint")
-    if ckpt.get("version") != 1:
-        raise ValueError(f"{path} is checkpoint version {ckpt.get('version')}; "
+    if ckpt.get("version") != 1 or isinstance(ckpt.get("version"), bool):
+        raise ValueError(f"{path} is checkpoint version {ckpt.get('version')!r}; "
                          f"this microgpt reads version 1")
     try:
-        chars = list(ckpt["chars"])
-        config = GPTConfig(vocab_size=len(chars) + 1, **ckpt["config"])
+        chars = field(ckpt, "chars")
+        if not isinstance(chars, str) or not chars or len(set(chars)) < len(chars):
+            raise ValueError("chars must be a string of different characters")
+        sizes = {k: number(field(field(ckpt, "config"), k, "config."), f"config.{k}", 1, 10 ** 9,
+                           integer=True) for k in ("n_layer", "n_head", "n_embd", "block_size")}
+        config = GPTConfig(vocab_size=len(chars) + 1, **sizes)
         check_config(config)
-        params = init_params(config, random.Random(0))
-        saved = ckpt["params"]
-        if set(saved) != set(params):
-            raise ValueError(f"its parameters {sorted(saved)} are not those of its config")
-
-        def shape(p):  # a matrix's row lengths, or None per entry of a vector
-            return [len(row) if isinstance(row, list) else None for row in p]
+        params, saved = init_params(config, random.Random(0)), field(ckpt, "params")
+        if not isinstance(saved, dict) or set(saved) != set(params):
+            raise ValueError(f"params must hold exactly the parameters of its config: "
+                             f"{', '.join(params)}")
         for name, p in params.items():
-            if shape(saved[name]) != shape(p):
-                raise ValueError(f"{name} does not have the shape its config gives")
-            for value, number in zip(parameters({name: p}), parameters({name: saved[name]})):
-                value.data = float(number)
-        n = len(parameters(params))
-        state = {k: int(ckpt[k]) for k in ("seed", "step", "position")}
-        state.update({k: [float(x) for x in ckpt[k]] for k in ("adam_m", "adam_v")})
-        if len(state["adam_m"]) != n or len(state["adam_v"]) != n:
-            raise ValueError("its Adam moments do not match its parameters")
+            rows, saved_rows = (p, saved[name]) if isinstance(p[0], list) else ([p], [saved[name]])
+            if (not isinstance(saved_rows, list) or len(saved_rows) != len(rows)
+                    or any(not isinstance(r, list) or len(r) != len(row)
+                           for row, r in zip(rows, saved_rows))):
+                raise ValueError(f"params.{name} does not have the shape its config gives")
+            for row, saved_row in zip(rows, saved_rows):
+                for value, x in zip(row, saved_row):
+                    value.data = float(number(x, f"a weight of params.{name}", -10 ** 6, 10 ** 6))
+        n = n_params(config)
+        state = {"seed": number(field(ckpt, "seed"), "seed", -2 ** 63, 2 ** 63 - 1, True),
+                 "step": number(field(ckpt, "step"), "step", 0, 10 ** 12, True),
+                 "position": number(field(ckpt, "position"), "position", 0, 10 ** 18, True)}
+        for k, low in (("adam_m", -1e300), ("adam_v", 0)):
+            moments = field(ckpt, k)
+            if not isinstance(moments, list) or len(moments) != n:
+                raise ValueError(f"{k} must be a list of {n:,} numbers, one per parameter")
+            state[k] = [float(number(x, k, low, 1e300)) for x in moments]
         history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
-        state["history"] = {"train": [float(x) for x in history["train"]],
-                            "val": [[int(s), float(v)] for s, v in history["val"]]}
-    except (KeyError, TypeError, ValueError) as e:
+        train, val = field(history, "train", "history."), field(history, "val", "history.")
+        if not isinstance(train, list) or not isinstance(val, list) or len(train) > state["step"]:
+            raise ValueError("history must hold a train loss per step done, and the val losses")
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in val):
+            raise ValueError("history.val must hold [step, val loss] pairs")
+        state["history"] = {
+            "train": [float(number(x, "a train loss of history", 0, 10 ** 6)) for x in train],
+            "val": [[number(step, "a step of history.val", 1, state["step"], True),
+                     float(number(loss, "a val loss of history", 0, 10 ** 6))]
+                    for step, loss in val]}
+    except (TypeError, ValueError) as e:
         raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
     return params, config, chars, state
+
+
+# ------------------------------------------------------------------------------------------------
+# Progress: anything that can take more than a few seconds keeps one line up to date in place, on
+# a terminal or in a notebook (where a carriage return also rewrites the line), and prints
+# nothing extra when the output goes to a file or a pipe.
+
+
+def status(text, show):
+    """If `show`, write `text` over the current line and go back to its start; "" erases it."""
+    if show:
+        print("\r" + text.ljust(24) + "\r", end="", flush=True)
+
+
+def progress(items, what, show):
+    """Yield the items of the list `items`, keeping the status line "what 340/1000" up to date
+    (at most ten times a second), and erase it at the end."""
+    last = 0.0
+    for i, item in enumerate(items):
+        if time.time() - last > 0.1:
+            status(f"{what} {i}/{len(items)}", show)
+            last = time.time()
+        yield item
+    status("", show)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -817,6 +947,7 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
         first, t0, tokens = state["step"], time.time(), 0
         while state["step"] < args.max_steps and not interrupted:
             step = state["step"] + 1
+            status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
             batch = get_batch(train_tokens, state["seed"], state["position"], args.batch_size)
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
             try:
@@ -834,8 +965,9 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
                 line = (f"step {step:5d}/{args.max_steps} | train loss {loss:.4f} | "
                         f"{rate:,.0f} tok/s")
                 if evaluating:
-                    val = evaluate(val_tokens, params, config, ops)
-                    state["history"]["val"].append([step, val])
+                    val = evaluate(progress(val_tokens, "val", args.progress), params, config, ops)
+                    if math.isfinite(val):  # NaN if the file is too small to hold any out
+                        state["history"]["val"].append([step, val])
                     line += f" | val loss {val:.4f}"
                     if save:
                         save(state)
@@ -843,10 +975,11 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
                 t0, tokens = time.time(), 0
     finally:
         signal.signal(signal.SIGINT, previous_handler)
+        status("", args.progress)
     return bool(interrupted)
 
 
-def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5):
+def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
     """Largest relative error between backpropagated gradients and central finite differences,
     (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
     loss on `docs`. Returns (largest error, parameters checked). Near 1e-7 or below means the
@@ -854,7 +987,7 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5):
     batch_loss(docs, params, config, ops).backward()
     worst = 0.0
     with_grad = [p for p in parameters(params) if p.grad]
-    for p in rng.sample(with_grad, min(n, len(with_grad))):
+    for p in progress(rng.sample(with_grad, min(n, len(with_grad))), "gradcheck", show):
         old = p.data
         p.data = old + h
         up = batch_loss(docs, params, config, ops).data
@@ -1006,33 +1139,27 @@ def build_parser():
         help="show what the model predicts at each character of TEXT, and where it looks")
     arg("--plain", action="store_true",
         help="compute with Part 1's plain ops only: the same numbers, several times slower")
+    parser.set_defaults(progress=False)  # main() sets it: status lines on a terminal or notebook
     # one line on stderr, no usage block: the message says what to fix
     parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
     return parser
 
 
-def check_config(config):
-    """Raise ValueError unless the model sizes are positive and n_embd splits into the heads."""
-    for name in ("n_layer", "n_head", "n_embd", "block_size"):
-        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
-            raise ValueError(f"{name} must be a positive integer, not {getattr(config, name)!r}")
-    if config.n_embd % config.n_head:
-        raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
-                         f"--n-head ({config.n_head})")
-
-
 def check_args(args):
     """Raise ValueError for flags that cannot work, before anything is read or written."""
-    for flag in ("max_steps", "batch_size", "eval_every"):
-        if getattr(args, flag) < 1:
+    for flag in ("max_steps", "batch_size", "eval_every", "block_size"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, "
                              f"not {getattr(args, flag)}")
-    if args.num_samples < 0:
-        raise ValueError(f"--num-samples must be 0 or more, not {args.num_samples}")
-    if not args.learning_rate > 0:
-        raise ValueError(f"--learning-rate must be positive, not {args.learning_rate}")
-    if not args.temperature >= 0:
-        raise ValueError(f"--temperature must be 0 (greedy) or more, not {args.temperature}")
+    if not 0 <= args.num_samples <= 100_000:
+        raise ValueError(f"--num-samples must be from 0 to 100,000, not {args.num_samples:,}")
+    if not 0 < args.learning_rate < math.inf:
+        raise ValueError(f"--learning-rate must be a positive number, not {args.learning_rate}")
+    if not 0 <= args.temperature < math.inf:
+        raise ValueError(f"--temperature must be 0 (greedy) or a positive number, "
+                         f"not {args.temperature}")
+    if not -2 ** 63 <= args.seed < 2 ** 63:
+        raise ValueError(f"--seed must be from -2**63 to 2**63 - 1, not {args.seed}")
     if args.top_k is not None and args.top_k < 1:
         raise ValueError(f"--top-k must be at least 1, not {args.top_k}")
     if (args.resume or args.sample_only) and not args.out:
@@ -1079,18 +1206,25 @@ def prepare(args):
     Returns (docs, params, config, chars, state); raises ValueError for bad input."""
     check_args(args)
     docs = read_docs(args.input_file)
+    n_train = len(docs) - min(1000, len(docs) // 10)  # as split_docs will split them
+    if args.batch_size > n_train and not args.sample_only:
+        raise ValueError(f"--batch-size {args.batch_size:,} is more than the {n_train:,} "
+                         f"training documents")
+    ops_name = "plain" if args.plain else "fused"
     if args.resume or args.sample_only:
         params, config, chars, state = load_checkpoint(args.out)
         unknown = sorted(set("".join(docs)) - set(chars))
         if unknown and args.resume:
             raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
                              f"{''.join(unknown)!r}; resume with the file it was trained on")
+        check_config(config, 1 if args.sample_only else args.batch_size, ops_name)
     else:
         chars = sorted(set("".join(docs)))
-        block_size = max(len(d) for d in docs) + 1 if args.block_size is None else args.block_size
-        config = GPTConfig(vocab_size=len(chars) + 1, block_size=block_size,
+        longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs
+        config = GPTConfig(vocab_size=len(chars) + 1, block_size=min(args.block_size or longest,
+                                                                     longest),
                            n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
-        check_config(config)
+        check_config(config, args.batch_size, ops_name)  # before anything big is made
         params = init_params(config, random.Random(args.seed))
         state = {**init_state(params, args.seed), "history": {"train": [], "val": []}}
     check_text("--prompt", args.prompt, chars, config.block_size)
@@ -1108,6 +1242,10 @@ def run(args):
     train_docs, val_docs = split_docs(docs, state["seed"])
     print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
+    if args.block_size and args.block_size > config.block_size and not args.sample_only \
+            and not args.resume:
+        print(f"block_size {args.block_size:,} is more than the longest document needs: "
+              f"using {config.block_size}")
     cut = sum(len(d) >= config.block_size for d in docs)
     if cut:
         print(f"block_size {config.block_size}: {cut} documents longer than "
@@ -1118,16 +1256,18 @@ def run(args):
     train_tokens = [tokenize(d, chars) for d in train_docs if set(d) <= set(chars)]
     val_tokens = [tokenize(d, chars) for d in val_docs if set(d) <= set(chars)]
     if args.gradcheck:
-        err, n = gradcheck(params, config, ops, train_tokens[:4], random.Random(args.seed))
+        err, n = gradcheck(params, config, ops, train_tokens[:4], random.Random(args.seed),
+                           show=args.progress)
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model, False
     interrupted = False
     if not args.sample_only:
         n = min(config.block_size, len(train_tokens[0]) - 1)  # the positions of one document
-        (pn, pe), (fn, fe) = (graph_size(batch_loss(train_tokens[:1], params, config, o))
-                              for o in (PLAIN, FUSED))
-        print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
-              f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
+        if doc_edges(config, n, "plain") <= MAX_EDGES["plain"]:  # else too big to build here
+            (pn, pe), (fn, fe) = (graph_size(batch_loss(train_tokens[:1], params, config, o))
+                                  for o in (PLAIN, FUSED))
+            print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
+                  f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
         baselines = {"uniform guessing": math.log(config.vocab_size),
                      "bigram counts": bigram_loss(train_tokens, val_tokens, config.vocab_size,
                                                   config.block_size)}
@@ -1139,9 +1279,9 @@ def run(args):
             if args.out:
                 save_checkpoint(args.out, params, config, chars, state)
         interrupted = train(params, config, ops, train_tokens, val_tokens, state, args, save)
-        val, step, history = evaluate(val_tokens, params, config, ops), state["step"], \
-            state["history"]
-        if step == args.max_steps and (not history["val"] or history["val"][-1][0] != step):
+        val = evaluate(progress(val_tokens, "val", args.progress), params, config, ops)
+        step, history = state["step"], state["history"]
+        if step == args.max_steps and val_tokens and history["val"][-1:] != [[step, val]]:
             history["val"].append([step, val])
         save(state)
         if interrupted:
@@ -1155,7 +1295,7 @@ def run(args):
     rng = random.Random(args.seed)
     seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
     samples = [sample(params, config, chars, rng, ops, args.temperature, args.top_k, args.prompt)
-               for _ in range(args.num_samples)]
+               for _ in progress(range(args.num_samples), "sample", args.progress)]
     if samples:
         print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
               f"(the others are in the train or val data):")
@@ -1178,6 +1318,7 @@ def main(argv=None):
         argv = [] if argv is None else argv
     args = parser.parse_args(argv)
     args.input_file = args.input_file or os.path.join(here, "names.txt")
+    args.progress = notebook or sys.stdout.isatty()
     # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
     # is done with; its cycle collector would only rescan the tens of thousands of live Values
     # of each step again and again. (PyPy has no reference counting: its own collector is best

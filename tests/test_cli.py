@@ -38,7 +38,9 @@ def start(args, cwd=ROOT, code=None):
 
 def interrupt(proc, lines):
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=300)
+    out = proc.stdout.read()  # through the same reader as `lines`: nothing it buffered is lost
+    err = proc.stderr.read()
+    proc.wait(timeout=300)
     return proc.returncode, "".join(lines) + out, err
 
 
@@ -141,7 +143,7 @@ class CliTest(unittest.TestCase):
         self.assertIn("20 documents longer than 5 characters are cut", r.stdout)
 
     def test_a_file_too_small_to_hold_documents_out_still_trains(self):
-        r = run("-i", self.path("three.txt", "ann\nbob\ncy\n"), "--max-steps", 3, *TINY)
+        r = run("-i", self.path("three.txt", "ann\nbob\ncy\n"), "--max-steps", 3, *TINY, "-b", 3)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("step 3: val loss nan (the file has too few documents", r.stdout)
         self.assertEqual(len(self.samples(r.stdout)), 5)
@@ -201,7 +203,7 @@ class CliTest(unittest.TestCase):
             "n_layer 0": (["-i", d, "--n-layer", 0], "n_layer"),
             "n_head 0": (["-i", d, "--n-head", 0], "n_head"),
             "n_embd negative": (["-i", d, "--n-embd", -8], "n_embd"),
-            "block_size 0": (["-i", d, "--block-size", 0], "block_size"),
+            "block_size 0": (["-i", d, "--block-size", 0], "--block-size"),
             "batch size 0": (["-i", d, "-b", 0], "--batch-size"),
             "max steps 0": (["-i", d, "--max-steps", 0], "--max-steps"),
             "learning rate 0": (["-i", d, "-l", 0], "--learning-rate"),

@@ -1,0 +1,267 @@
+"""No input can crash microgpt, hang it or exhaust the machine's memory: extreme flags and
+damaged checkpoints end within seconds in one clear line; long waits show progress."""
+import copy
+import json
+import math
+import os
+import pty
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import microgpt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "microgpt.py")
+NAMES = os.path.join(ROOT, "names.txt")
+DOCS = ["emma", "olivia", "ava", "mia", "noah", "liam", "amelia", "leo", "eva", "ella"] * 6
+TINY = ["--n-embd", "8", "--n-head", "2", "--batch-size", "4", "--num-samples", "2"]
+GIGABYTES_2 = 2_000_000 * 1024  # the address space of `ulimit -v 2000000`
+
+
+def limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (GIGABYTES_2, GIGABYTES_2))
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run(*args, **kwargs):
+    """Run microgpt under a 2 GB memory limit: (exit status, stdout, stderr, seconds)."""
+    start = time.time()
+    r = subprocess.run([sys.executable, SCRIPT] + [str(a) for a in args], capture_output=True,
+                       text=True, timeout=120, preexec_fn=limit_memory, **kwargs)
+    return r.returncode, r.stdout, r.stderr, time.time() - start
+
+
+class CostTest(unittest.TestCase):
+    def test_the_parameter_count_is_that_of_the_model(self):
+        for sizes in ((27, 16, 1, 4, 12), (10, 7, 3, 2, 8), (100, 40, 2, 6, 18)):
+            config = microgpt.GPTConfig(*sizes)
+            params = microgpt.init_params(config, random.Random(0))
+            self.assertEqual(microgpt.n_params(config), len(microgpt.parameters(params)))
+
+    def test_the_edge_estimate_is_within_2_percent_of_the_real_graph(self):
+        for (e, h, layers, positions) in ((12, 4, 1, 7), (12, 4, 1, 16), (8, 2, 2, 5),
+                                          (24, 3, 3, 10), (16, 16, 1, 3)):
+            config = microgpt.GPTConfig(27, 16, n_layer=layers, n_head=h, n_embd=e)
+            params = microgpt.init_params(config, random.Random(0))
+            tokens = [26] + [0] * (positions - 1) + [26]
+            for name, ops in (("fused", microgpt.FUSED), ("plain", microgpt.PLAIN)):
+                real = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))[1]
+                estimate = microgpt.doc_edges(config, positions, name)
+                with self.subTest(config=config, ops=name):
+                    self.assertLess(abs(estimate - real) / real, 0.02)
+
+    def test_the_default_run_is_well_within_the_limits(self):
+        config = microgpt.GPTConfig(27, 16)
+        microgpt.check_config(config, 8, "fused")
+        microgpt.check_config(config, 8, "plain")
+        with self.assertRaisesRegex(ValueError, "GB of memory and .* per step here"):
+            microgpt.check_config(microgpt.GPTConfig(27, 16, n_embd=1200), 8, "fused")
+
+
+class ExtremeInputTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = os.path.join(cls.tmp.name, "names.txt")
+        with open(cls.data, "w", encoding="utf-8") as f:
+            f.write("\n".join(DOCS) + "\n")
+        cls.long = os.path.join(cls.tmp.name, "long.txt")
+        with open(cls.long, "w", encoding="utf-8") as f:
+            f.write("ab" * 100_000 + "\n" + "\n".join(DOCS) + "\n")
+        cls.ckpt = os.path.join(cls.tmp.name, "model.json")
+        code, _, err, _ = run("-i", cls.data, "--max-steps", 2, "-o", cls.ckpt, *TINY)
+        assert code == 0, err
+        with open(cls.ckpt, encoding="utf-8") as f:
+            cls.good = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def assertOneLineError(self, args, says):
+        files = [p for p in (self.data, self.ckpt) + tuple(a for a in args if os.path.isfile(
+            str(a)))]
+        before = {p: read(p) for p in files}
+        code, out, err, seconds = run(*args)
+        self.assertEqual(code, 2, out + err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("microgpt: error: "), err)
+        self.assertIn(says, err)
+        self.assertNotIn("MemoryError", err)
+        self.assertLess(seconds, 10)
+        self.assertEqual(before, {p: read(p) for p in files})
+
+    def test_extreme_flags(self):
+        d = self.data
+        rows = {
+            "n_embd 400000": (["-i", d, "--n-embd", 400000, "--n-head", 1], "parameters"),
+            "n_layer 100000": (["-i", d, "--n-layer", 100000], "--n-layer"),
+            "n_head and n_embd 100000": (["-i", d, "--n-head", 100000, "--n-embd", 100000],
+                                         "parameters"),
+            "n_embd 2048": (["-i", d, "--n-embd", 2048, "--n-head", 8], "1,000,000 parameters"),
+            "a step too big": (["-i", NAMES, "--n-embd", 128, "-b", 64], "edges per step"),
+            "a step too big for --plain": (["-i", NAMES, "--n-embd", 96, "--plain"],
+                                           "or drop --plain"),
+            "a document too long": (["-i", self.long], "--block-size"),
+            "batch size 1e9": (["-i", d, "-b", 10 ** 9], "is more than the 54 training"),
+            "num samples 1e9": (["-i", d, "--num-samples", 10 ** 9], "--num-samples"),
+            "temperature inf": (["-i", d, "--temperature", "inf"], "--temperature"),
+            "temperature nan": (["-i", d, "--temperature", "nan"], "--temperature"),
+            "learning rate inf": (["-i", d, "-l", "inf"], "--learning-rate"),
+            "learning rate nan": (["-i", d, "-l", "nan"], "--learning-rate"),
+            "seed 2**64": (["-i", d, "--seed", 2 ** 64], "--seed"),
+            "prompt of 100000": (["-i", d, "--prompt", "a" * 100_000], "--prompt is 100000"),
+            "explain of 100000": (["-i", d, "--explain", "a" * 100_000], "--explain is 100000"),
+            "max steps -1": (["-i", d, "--max-steps", -1], "--max-steps"),
+            "block size -5": (["-i", d, "--block-size", -5], "--block-size"),
+        }
+        for name, (args, says) in rows.items():
+            with self.subTest(name):
+                self.assertOneLineError(TINY + args, says)
+
+    def test_a_block_size_beyond_the_data_is_lowered_with_a_note(self):
+        code, out, err, seconds = run("-i", self.data, "--block-size", 10 ** 9, "--max-steps",
+                                      1, *TINY)
+        self.assertEqual(code, 0, err)
+        self.assertIn("block_size 1,000,000,000 is more than the longest document needs: "
+                      "using 7", out)
+        self.assertLess(seconds, 10)
+
+    def damaged(self, change):
+        ckpt = copy.deepcopy(self.good)
+        change(ckpt)
+        path = os.path.join(self.tmp.name, "damaged.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(ckpt, f)
+        return path
+
+    def test_damaged_checkpoints(self):
+        def set_(*keys_and_value):
+            def change(ckpt):
+                *keys, last, value = keys_and_value
+                for k in keys:
+                    ckpt = ckpt[k]
+                ckpt[last] = value
+            return change
+
+        def delete(*keys):
+            def change(ckpt):
+                for k in keys[:-1]:
+                    ckpt = ckpt[k]
+                del ckpt[keys[-1]]
+            return change
+        nan, inf = float("nan"), float("inf")
+        rows = {
+            "no config": (delete("config"), "config is missing"),
+            "no n_embd": (delete("config", "n_embd"), "config.n_embd is missing"),
+            "n_embd a string": (set_("config", "n_embd", "8"), "config.n_embd must be"),
+            "n_embd a float": (set_("config", "n_embd", 8.0), "config.n_embd must be an integer"),
+            "n_embd true": (set_("config", "n_embd", True), "config.n_embd must be"),
+            "n_layer 0": (set_("config", "n_layer", 0), "config.n_layer must be"),
+            "n_layer 100000": (set_("config", "n_layer", 100000), "parameters"),
+            "block_size 1e9": (set_("config", "block_size", 10 ** 9), "parameters"),
+            "n_head 3": (set_("config", "n_head", 3), "divisible"),
+            "no chars": (delete("chars"), "chars is missing"),
+            "chars empty": (set_("chars", ""), "chars must be"),
+            "chars repeated": (set_("chars", "aelmvv"), "chars must be"),
+            "chars a list": (set_("chars", ["a", "e"]), "chars must be"),
+            "no params": (delete("params"), "params is missing"),
+            "params a list": (set_("params", []), "params must hold"),
+            "no wte": (delete("params", "wte"), "params must hold"),
+            "an extra parameter": (set_("params", "extra", [1.0]), "params must hold"),
+            "a short row": (lambda c: c["params"]["wte"][0].pop(), "params.wte does not have"),
+            "a missing row": (lambda c: c["params"]["wte"].pop(), "params.wte does not have"),
+            "a vector as a matrix": (set_("params", "ln_f.bias", [[0.0]] * 8),
+                                     "a weight of params.ln_f.bias must be a number"),
+            "a weight a string": (set_("params", "lm_head", 0, 0, "x"), "params.lm_head"),
+            "a weight NaN": (set_("params", "wpe", 1, 1, nan), "params.wpe must be"),
+            "a weight inf": (set_("params", "wte", 2, 3, inf), "params.wte must be"),
+            "a weight 1e308": (set_("params", "h.0.mlp.fc", 0, 0, 1e308), "params.h.0.mlp.fc"),
+            "a weight true": (set_("params", "ln_f.weight", 0, True), "params.ln_f.weight"),
+            "no seed": (delete("seed"), "seed is missing"),
+            "seed fractional": (set_("seed", 2.5), "seed must be an integer"),
+            "seed huge": (set_("seed", 10 ** 30), "seed must be"),
+            "step negative": (set_("step", -1), "step must be"),
+            "step fractional": (set_("step", 3.5), "step must be an integer"),
+            "step a string": (set_("step", "3"), "step must be"),
+            "position negative": (set_("position", -5), "position must be"),
+            "no adam_m": (delete("adam_m"), "adam_m is missing"),
+            "adam_m short": (lambda c: c["adam_m"].pop(), "adam_m must be a list of"),
+            "adam_m NaN": (set_("adam_m", 3, nan), "adam_m must be"),
+            "adam_v negative": (set_("adam_v", 0, -1.0), "adam_v must be"),
+            "history a string": (set_("history", "x"), "history.train is missing"),
+            "history NaN loss": (set_("history", "train", 0, nan), "a train loss of history"),
+            "history val step 0": (set_("history", "val", [[0, 2.0]]), "a step of history.val"),
+            "history val not a pair": (set_("history", "val", [[2]]), "[step, val loss] pairs"),
+            "history longer than the run": (set_("history", "train", [2.0] * 5),
+                                            "a train loss per step done"),
+            "version a string": (set_("version", "1"), "checkpoint version '1'"),
+            "version true": (set_("version", True), "checkpoint version True"),
+        }
+        self.assertGreaterEqual(len(rows), 30)
+        for name, (change, says) in rows.items():
+            with self.subTest(name):
+                path = self.damaged(change)
+                for mode in ("--sample-only", "--resume"):
+                    self.assertOneLineError(["-i", self.data, "-o", path, mode, *TINY], says)
+
+    def test_an_older_checkpoint_without_history_still_loads(self):
+        path = self.damaged(delete_history)
+        code, out, err, _ = run("-i", self.data, "-o", path, "--resume", "--max-steps", 4, *TINY)
+        self.assertEqual(code, 0, err)
+        self.assertIn("step 4: val loss", out)
+
+
+def delete_history(ckpt):
+    del ckpt["history"]
+
+
+class ProgressTest(unittest.TestCase):
+    def run_with(self, terminal):
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "names.txt")
+            with open(data, "w", encoding="utf-8") as f:
+                f.write("\n".join(DOCS) + "\n")
+            cmd = [sys.executable, SCRIPT, "-i", data, "--max-steps", 6, "--eval-every", 3, *TINY]
+            cmd = [str(c) for c in cmd]
+            if not terminal:
+                return subprocess.run(cmd, capture_output=True, timeout=120).stdout.decode()
+            main, child = pty.openpty()
+            proc = subprocess.Popen(cmd, stdout=child, stderr=subprocess.DEVNULL)
+            os.close(child)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            proc.wait(timeout=120)
+            os.close(main)
+            return out.decode()
+
+    def test_status_lines_on_a_terminal_only(self):
+        terminal, piped = self.run_with(True), self.run_with(False)
+        self.assertIn("\rstep 2/6", terminal)
+        self.assertIn("\rval 0/6", terminal)
+        self.assertIn("\rsample 0/2", terminal)
+        self.assertNotIn("\r", piped.replace("\r\n", "\n"))
+        for text in (terminal.replace("\r\n", "\n"), piped):  # the same lines once rewritten
+            self.assertIn("step     6/6 | train loss", text)
+            self.assertIn("2 samples, ", text)
+        self.assertTrue(math.isfinite(float(piped.split("step 6: val loss ")[1].split()[0])))
+
+
+if __name__ == "__main__":
+    unittest.main()
