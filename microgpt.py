@@ -7,12 +7,12 @@ at a time from those probabilities to write new text. `python microgpt.py` train
 names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 47-611: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops,
+  Part 1, lines 49-616: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops,
           the model, the loss, learning (gradient descent, then Adam), the training step,
           sampling, and all of it put together. Stop at the end of Part 1 on a first read: it
           is a complete GPT that trains.
-  Part 2, lines 612-720: making it fast. The same math with far fewer graph nodes.
-  Part 3, lines 721-1345: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 2, lines 617-824: making it fast. The same math with far fewer graph nodes.
+  Part 3, lines 825-1467: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -30,10 +30,12 @@ Five words used throughout:
              uniformly among 27 tokens costs ln 27 = 3.30 nats per token.
 """
 import argparse
+import contextlib
 import functools
 import gc
 import json
 import math
+import operator
 import os
 import random
 import signal
@@ -172,6 +174,9 @@ class Value:
 
     def __rtruediv__(self, other):  # 2 / a
         return self ** -1.0 * other
+
+    def __float__(self):  # float(v): the number alone
+        return self.data
 
     def __repr__(self):
         return f"Value(data={self.data}, grad={self.grad})"
@@ -396,7 +401,7 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
             scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
             attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
             if attn_log is not None:  # someone is looking inside (see explain in Part 3)
-                attn_log.append([a.data for a in attn])
+                attn_log.append([float(a) for a in attn])
             for j in range(s, s + head_dim):  # entry j of the output: attn-weighted sum of v[j]
                 heads.append(ops.dot(attn, [v[j] for v in values]))
         out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
@@ -534,7 +539,7 @@ def train_step(state, train_tokens, params, config, ops, batch_size, max_steps, 
 def evaluate(docs, params, config, ops):
     """Mean loss per token (float, nats) over the token lists `docs` (NaN if there are none):
     on the validation split, how well the model predicts documents it never trained on."""
-    losses = [loss.data for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
+    losses = [float(loss) for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
     return sum(losses) / len(losses) if losses else math.nan
 
 
@@ -555,7 +560,7 @@ def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=
     tokens = [bos] + encode(prompt, chars)
     kv_cache = empty_cache(config)
     for pos in range(config.block_size):
-        logits = [z.data for z in gpt(tokens[pos], pos, kv_cache, params, config, ops)]
+        logits = [float(z) for z in gpt(tokens[pos], pos, kv_cache, params, config, ops)]
         if pos + 1 < len(tokens):  # still reading the prompt
             continue
         if top_k:  # every logit below the k-th highest gets probability 0
@@ -613,16 +618,17 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
 # Part 2: making it fast
 #
 # Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, order
-# and hand a gradient through, one Python object at a time. For one name ("olivia", 7 positions)
-# of the default model, the plain ops make 5,270 nodes and 10,344 edges (local gradients) per
-# position, on average. The fused ops below compute the same math, each in one step, as a single
-# node per output whose local gradients are worked out on paper: 323 nodes and 4,809 edges.
-# Fewer nodes to make, order and visit: training takes 5 to 7 times as many tokens per second
-# (measured by tests/benchmark.py). The edges fall less, because a fused node still has one
-# local gradient per input: that work is what remains.
-# The tests check that each fused op gives the values and gradients of its plain version, to
-# rounding. (One difference: where a probability is too small for a float, the plain
-# cross_entropy fails on ln 0, while the fused one still gives the loss.)
+# and hand a gradient through, one Python object at a time. Three changes make the same math
+# fast, each measured by tests/benchmark.py and checked by the tests to give the same numbers:
+# 1. Fused ops: one node per output of each op, with its local gradients worked out on paper.
+#    For one name ("olivia", 7 positions) of the default model, the plain ops make 5,270 nodes
+#    and 10,344 edges (local gradients) per position, on average; the fused ops make 323 nodes
+#    and 4,809 edges. The edges fall less, because a fused node still has one local gradient
+#    per input: that work remains.
+# 2. A tape: the order in which the nodes were made is already an order in which each comes
+#    after its inputs, so instead of sorting the graph, training records that order as it goes
+#    and walks it backwards (a tape, as in Wengert 1964).
+# 3. No graph where no gradient is needed: validation and sampling compute with plain floats.
 # ================================================================================================
 
 
@@ -638,13 +644,45 @@ def graph_size(root):
     return len(seen), sum(len(node._children) for node in seen)
 
 
+# ------------------------------------------------------------------------------------------------
+# 1. Fused ops. Each first computes its outputs on plain floats (the float_ functions, which
+# no-gradient work uses directly), then makes one Value per output with its local gradients.
+# Same names and arguments as Part 1's ops; beside each, the Part 1 composition it replaces.
+
+
+def float_dot(a, b):
+    """a_0 b_0 + a_1 b_1 + ... of two lists of floats (sum and map run in C: fast)."""
+    return sum(map(operator.mul, a, b))
+
+
+def float_softmax(zs):
+    """Softmax of a list of floats, shifted by the max so that exp cannot overflow."""
+    m = max(zs)
+    exps = [math.exp(z - m) for z in zs]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def float_cross_entropy(zs, target):
+    """-ln softmax(zs)[target], computed as ln(sum_j exp(z_j)) - z_target: finite even where
+    the probability is too small for a float."""
+    m = max(zs)
+    return math.log(sum(math.exp(z - m) for z in zs)) + m - zs[target]
+
+
+def mean_rstd(xs, eps):
+    """The mean and 1 / standard deviation of a list of floats, as LayerNorm needs them."""
+    mean = sum(xs) / len(xs)
+    return mean, (sum((x - mean) ** 2 for x in xs) / len(xs) + eps) ** -0.5
+
+
+GELU_C = math.sqrt(2 / math.pi)
+
+
 def fused_dot(a, b):  # Part 1: sum(ai * bi ...), 2n nodes
     """a.b as one node (a and b of the same length): d/da_i = b_i, d/db_i = a_i."""
     ad, bd = [x.data for x in a], [x.data for x in b]
-    y = 0.0
-    for ai, bi in zip(ad, bd):
-        y += ai * bi
-    return Value(y, a + b, bd + ad)
+    return Value(float_dot(ad, bd), a + b, bd + ad)
 
 
 def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
@@ -654,34 +692,24 @@ def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
     out = []
     for row in w:
         wd = [wi.data for wi in row]
-        y = 0.0
-        for wi, xi in zip(wd, xd):
-            y += wi * xi
-        out.append(Value(y, row + x, xd + wd))
+        out.append(Value(float_dot(wd, xd), row + x, xd + wd))
     return out
 
 
 def fused_softmax(logits):  # Part 1: exps = [(z - m).exp() ...]; [e / sum(exps) for e in exps]
     """Softmax as one node per probability. By the quotient rule, dp_i/dz_j = p_i (d_ij - p_j),
     where d_ij is 1 if i == j and 0 otherwise."""
-    zs = [z.data for z in logits]
-    m = max(zs)
-    exps = [math.exp(z - m) for z in zs]
-    total = sum(exps)
-    probs = [e / total for e in exps]
+    probs = float_softmax([z.data for z in logits])
     return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
             for i, p_i in enumerate(probs)]
 
 
 def fused_cross_entropy(logits, target):  # Part 1: -softmax(logits)[target].log()
-    """-ln p[target] as one node. It equals ln(sum_j exp(z_j)) - z_target, so
-    d loss/dz_j = p_j - (1 if j == target else 0): the probability given, minus the one wanted."""
+    """-ln p[target] as one node: d loss/dz_j = p_j - (1 if j == target else 0), the
+    probability given minus the one wanted."""
     zs = [z.data for z in logits]
-    m = max(zs)
-    exps = [math.exp(z - m) for z in zs]
-    total = sum(exps)
-    return Value(math.log(total) + m - zs[target], logits,
-                 [e / total - (j == target) for j, e in enumerate(exps)])
+    return Value(float_cross_entropy(zs, target), logits,
+                 [p - (j == target) for j, p in enumerate(float_softmax(zs))])
 
 
 def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * w + b
@@ -691,8 +719,7 @@ def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * 
     dy_i/dw_i = (x_i - mean) rstd, dy_i/db_i = 1."""
     n = len(x)
     xd = [xi.data for xi in x]
-    mu = sum(xd) / n
-    r = (sum((v - mu) ** 2 for v in xd) / n + eps) ** -0.5
+    mu, r = mean_rstd(xd, eps)
     mean = Value(mu, x, [1.0 / n] * n)  # d mean/dx_j = 1/n
     rstd = Value(r, x, [-r ** 3 * (v - mu) / n for v in xd])  # d rstd/dx_j = -rstd^3 (x_j - mean)/n
     return [Value(w.data * (xi.data - mu) * r + b.data, (xi, mean, rstd, w, b),
@@ -703,8 +730,7 @@ def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * 
 def fused_gelu(x):  # Part 1: 0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh())
     """GELU as one node per entry: with u = c (x + 0.044715 x^3) and t = tanh u,
     dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)."""
-    c = math.sqrt(2 / math.pi)
-    out = []
+    c, out = GELU_C, []
     for xi in x:
         v = xi.data
         t = math.tanh(c * (v + 0.044715 * v * v * v))
@@ -716,6 +742,84 @@ def fused_gelu(x):  # Part 1: 0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).ta
 FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softmax,
                         cross_entropy=fused_cross_entropy, layernorm=fused_layernorm,
                         gelu=fused_gelu)
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. The tape. backward() spends about half its time finding an order for the nodes (the
+# sort); but a Value is always made after the Values it is made from, so the order in which
+# they were made is such an order already. While `recording`, every Value made, by the fused
+# ops and by Value's own + and * alike (the embedding sum, the residual adds, the sum of the
+# losses), is also appended to a list; backward walks that list from its end. A node left off
+# would silently lose its gradient: that is why the recording hooks the making of every Value.
+
+
+@contextlib.contextmanager
+def recording():
+    """Inside `with recording() as tape:`, every Value made is also appended to `tape`. Value
+    is restored on the way out, however it is left (Ctrl-C included)."""
+    tape, plain_init = [], Value.__init__
+
+    def init(self, data, children=(), local_grads=()):
+        plain_init(self, data, children, local_grads)
+        tape.append(self)
+    Value.__init__ = init
+    try:
+        yield tape
+    finally:
+        Value.__init__ = plain_init
+
+
+def backward_on_tape(root, tape):
+    """root.backward(), with the order taken from the tape root was made on: the same chain
+    rule, the same sums in a different order, so the same gradients to rounding (tested)."""
+    root.grad = 1.0
+    for node in reversed(tape):  # made later, handed on first: parents before their children
+        grad = node.grad
+        for child, local_grad in zip(node._children, node._local_grads):
+            child.grad += local_grad * grad
+
+
+def train_step_fast(state, train_tokens, params, config, batch_size, max_steps, learning_rate):
+    """Part 1's train_step with the fused ops and the tape: the same step, several times faster."""
+    step = state["step"]
+    batch = get_batch(train_tokens, state["seed"], state["position"], batch_size)
+    with recording() as tape:
+        loss = batch_loss(batch, params, config, FUSED)
+    backward_on_tape(loss, tape)
+    adam_step(parameters(params), state["adam_m"], state["adam_v"], step + 1,
+              lr_at(step, max_steps, learning_rate))
+    state["step"], state["position"] = step + 1, state["position"] + batch_size
+    return loss.data
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
+# given the parameters as floats and ops on floats, the same code computes the same numbers
+# without making a single Value: validation and sampling need only the numbers.
+
+
+def as_floats(params):
+    """The parameters' numbers, in the same dict of lists as `params`."""
+    return {name: [[v.data for v in row] if isinstance(row, list) else row.data for row in p]
+            for name, p in params.items()}
+
+
+def float_linear(x, w):
+    return [float_dot(row, x) for row in w]
+
+
+def float_layernorm(x, weight, bias, eps=1e-5):
+    mu, r = mean_rstd(x, eps)
+    return [w * (xi - mu) * r + b for xi, w, b in zip(x, weight, bias)]
+
+
+def float_gelu(x):
+    return [0.5 * v * (1 + math.tanh(GELU_C * (v + 0.044715 * v * v * v))) for v in x]
+
+
+FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softmax,
+                         cross_entropy=float_cross_entropy, layernorm=float_layernorm,
+                         gelu=float_gelu)
 
 
 # ================================================================================================
@@ -934,7 +1038,13 @@ def progress(items, what, show):
 # so often (saved to the checkpoint then), and Ctrl-C stopping it cleanly between two steps.
 
 
-def train(params, config, ops, train_tokens, val_tokens, state, args, save=None):
+def numbers_and_ops(params, plain):
+    """What validation, sampling and explain compute with: Part 1's ops on the Values with
+    --plain, else floats (Part 2's no-graph ops on the parameters' numbers)."""
+    return (params, PLAIN) if plain else (as_floats(params), FLOATS)
+
+
+def train(params, config, train_tokens, val_tokens, state, args, save=None):
     """Train `params` in place from state["step"] to args.max_steps (see init_state for state;
     state["history"] gets each step's train loss and each validation loss).
 
@@ -951,8 +1061,12 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
             batch = get_batch(train_tokens, state["seed"], state["position"], args.batch_size)
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
             try:
-                loss = train_step(state, train_tokens, params, config, ops, args.batch_size,
-                                  args.max_steps, args.learning_rate)
+                if args.plain:  # Part 1's step: the plain ops and backward()'s sort
+                    loss = train_step(state, train_tokens, params, config, PLAIN,
+                                      args.batch_size, args.max_steps, args.learning_rate)
+                else:  # Part 2's: the fused ops and the tape
+                    loss = train_step_fast(state, train_tokens, params, config, args.batch_size,
+                                           args.max_steps, args.learning_rate)
             except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
                 loss = math.inf
             if not math.isfinite(loss):
@@ -965,7 +1079,8 @@ def train(params, config, ops, train_tokens, val_tokens, state, args, save=None)
                 line = (f"step {step:5d}/{args.max_steps} | train loss {loss:.4f} | "
                         f"{rate:,.0f} tok/s")
                 if evaluating:
-                    val = evaluate(progress(val_tokens, "val", args.progress), params, config, ops)
+                    numbers, ops = numbers_and_ops(params, args.plain)
+                    val = evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
                     if math.isfinite(val):  # NaN if the file is too small to hold any out
                         state["history"]["val"].append([step, val])
                     line += f" | val loss {val:.4f}"
@@ -984,7 +1099,9 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
     (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
     loss on `docs`. Returns (largest error, parameters checked). Near 1e-7 or below means the
     autograd and the model agree."""
-    batch_loss(docs, params, config, ops).backward()
+    with recording() as tape:  # backpropagate as training does: with the sort, or the tape
+        loss = batch_loss(docs, params, config, ops)
+    loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
     worst = 0.0
     with_grad = [p for p in parameters(params) if p.grad]
     for p in progress(rng.sample(with_grad, min(n, len(with_grad))), "gradcheck", show):
@@ -1017,10 +1134,10 @@ def explain(text, params, config, chars, ops):
         attn = []  # gpt() appends each head's weights, layer by layer
         logits = gpt(tokens[pos], pos, kv_cache, params, config, ops, attn)
         rows.append({"read": tokens[pos], "next": tokens[pos + 1],
-                     "probs": [p.data for p in ops.softmax(logits)],
+                     "probs": [float(p) for p in ops.softmax(logits)],
                      "attn": [attn[i:i + config.n_head]  # [n_layer][n_head][pos + 1]
                               for i in range(0, len(attn), config.n_head)],
-                     "surprise": ops.cross_entropy(logits, tokens[pos + 1]).data})
+                     "surprise": float(ops.cross_entropy(logits, tokens[pos + 1]))})
     return rows
 
 
@@ -1238,7 +1355,6 @@ def run(args):
     model as a namespace (params, config, chars, state) and whether Ctrl-C stopped training."""
     docs, params, config, chars, state = prepare(args)
     model = SimpleNamespace(params=params, config=config, chars=chars, state=state)
-    ops = PLAIN if args.plain else FUSED  # the same numbers either way; FUSED is faster
     train_docs, val_docs = split_docs(docs, state["seed"])
     print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
@@ -1256,7 +1372,8 @@ def run(args):
     train_tokens = [tokenize(d, chars) for d in train_docs if set(d) <= set(chars)]
     val_tokens = [tokenize(d, chars) for d in val_docs if set(d) <= set(chars)]
     if args.gradcheck:
-        err, n = gradcheck(params, config, ops, train_tokens[:4], random.Random(args.seed),
+        err, n = gradcheck(params, config, PLAIN if args.plain else FUSED, train_tokens[:4],
+                           random.Random(args.seed),
                            show=args.progress)
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model, False
@@ -1278,8 +1395,9 @@ def run(args):
         def save(state):
             if args.out:
                 save_checkpoint(args.out, params, config, chars, state)
-        interrupted = train(params, config, ops, train_tokens, val_tokens, state, args, save)
-        val = evaluate(progress(val_tokens, "val", args.progress), params, config, ops)
+        interrupted = train(params, config, train_tokens, val_tokens, state, args, save)
+        numbers, ops = numbers_and_ops(params, args.plain)
+        val = evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
         step, history = state["step"], state["history"]
         if step == args.max_steps and val_tokens and history["val"][-1:] != [[step, val]]:
             history["val"].append([step, val])
@@ -1292,9 +1410,10 @@ def run(args):
             else " (the file has too few documents to hold any out)"))
         if history["train"]:
             print("\n".join(loss_chart(history, step)))
+    numbers, ops = numbers_and_ops(params, args.plain)
     rng = random.Random(args.seed)
     seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
-    samples = [sample(params, config, chars, rng, ops, args.temperature, args.top_k, args.prompt)
+    samples = [sample(numbers, config, chars, rng, ops, args.temperature, args.top_k, args.prompt)
                for _ in progress(range(args.num_samples), "sample", args.progress)]
     if samples:
         print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
@@ -1303,7 +1422,7 @@ def run(args):
     for s in samples:
         print(f"{s:<{width}}  {seen.get(s, 'new')}")
     if args.explain is not None:
-        print_explain(explain(args.explain, params, config, chars, ops), chars)
+        print_explain(explain(args.explain, numbers, config, chars, ops), chars)
     return model, interrupted
 
 
@@ -1334,6 +1453,9 @@ def main(argv=None):
         print(f"microgpt: error: {e}", file=sys.stderr)  # a notebook cell ends without exiting
     except KeyboardInterrupt:  # Ctrl-C outside training: while loading, evaluating, sampling
         pass
+    except BrokenPipeError:  # the output went to a program that stopped reading (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting is quiet
+        interrupted = False
     finally:
         gc.enable()
     if interrupted and not notebook:

@@ -1,20 +1,25 @@
 """Benchmark microgpt (run by hand; the test suite does not run it):
 
-    python tests/benchmark.py [--pythons python3 pypy3] [--baseline REV] [--repeat N] [--plain]
-                              [--skip-e2e]
+    python tests/benchmark.py [--baseline REV] [--pythons python3 pypy3] [--repeat N]
+                              [--recipe FLAGS] [--plain] [--skip-e2e]
 
 1. The graph of one name ("olivia") for the default model: nodes and edges per position, with
-   Part 1's plain ops and with Part 2's fused ones.
-2. Training throughput, in tokens per second, with the fused and with the plain ops, on the
-   same first batches of names.txt.
-3. The default `python microgpt.py`, end to end, for each interpreter given: wall time and final
-   val loss. With --baseline REV, the microgpt.py of that git revision runs too, beside this one
-   (old, new, old, new, ...: each --repeat times), so both are timed on the same machine at the
-   same time; the median time of each is reported. With --plain, also `microgpt.py --plain`.
+   Part 1's plain ops and with Part 2's fused ops.
+2. One training step of the default model, split into building the graph (forward), ordering
+   it for backward, handing gradients along its edges, and Adam; and the time to validate on
+   the 1,000 held-out names and to draw 20 samples. For this microgpt.py and, with --baseline,
+   for the microgpt.py of that git revision, side by side in this one process.
+3. Each gain on its own, in this microgpt.py: the fused ops (against the plain ones), the tape
+   (against backward()'s sort), validation on floats (against a graph), and, with --recipe, the
+   default recipe (against the given flags, end to end).
+4. The default `python microgpt.py`, end to end, for each interpreter given, this version and the
+   baseline interleaved (old, new, old, new, ...), --repeat times each: median wall time and
+   final val loss. With --plain, also `microgpt.py --plain`.
 Prints the interpreter and version, and every command line it runs.
 """
 import argparse
 import gc
+import importlib.util
 import os
 import platform
 import random
@@ -31,38 +36,140 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 import microgpt  # noqa: E402
 
+STEPS = 15  # training steps timed per measurement
 
-def default_model(seed=42):
-    """The default model on names.txt: (params, config, chars, train token lists)."""
-    docs = microgpt.load_docs(os.path.join(ROOT, "names.txt"))
-    train_docs, _ = microgpt.split_docs(docs, seed)
+
+def load(path, name):
+    """The microgpt.py at `path` as a module of its own."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def setup(m, seed=42):
+    """For module m: (params, config, train token lists, val token lists), the default model."""
+    docs = m.load_docs(os.path.join(ROOT, "names.txt"))
+    train_docs, val_docs = m.split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
-    config = microgpt.GPTConfig(vocab_size=len(chars) + 1, block_size=max(map(len, docs)) + 1)
-    params = microgpt.init_params(config, random.Random(seed))
-    return params, config, chars, [microgpt.tokenize(d, chars) for d in train_docs]
+    config = m.GPTConfig(vocab_size=len(chars) + 1, block_size=max(map(len, docs)) + 1,
+                         n_layer=1, n_head=4, n_embd=12)
+    params = m.init_params(config, random.Random(seed))
+    bos = len(chars)
+    tokens = [[[bos] + m.encode(d, chars) + [bos] for d in split] for split in (train_docs,
+                                                                                 val_docs)]
+    return params, config, chars, tokens[0], tokens[1]
 
 
-def graph_per_position(ops, name="olivia"):
-    """(nodes, edges, positions) of the loss graph of one document for the default model."""
-    params, config, chars, _ = default_model()
-    tokens = microgpt.tokenize(name, chars)
-    nodes, edges = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
-    return nodes, edges, len(tokens) - 1
+def topological(roots):
+    """A plain order of the graph behind `roots` (children first), for the edge pass."""
+    order, seen = [], set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            elif node not in seen:
+                seen.add(node)
+                stack.append((node, True))
+                stack.extend((c, False) for c in node._children if c._children)
+    return order
 
 
-def throughput(ops, steps, batch_size=8, seed=42):
-    """Tokens per second over the first `steps` training steps of the default model."""
-    params, config, _, tokens = default_model(seed)
-    state = microgpt.init_state(params, seed)
-    n_tokens, start = 0, time.perf_counter()
-    if sys.implementation.name == "cpython":
-        gc.disable()  # as microgpt.main does
+def hand_on(roots, order):
+    """The edge pass alone: hand each node's gradient to its children, in a given order."""
+    for root in roots:
+        root.grad = 1.0
+    for node in reversed(order):
+        grad = node.grad
+        for child, local_grad in zip(node._children, node._local_grads):
+            child.grad += local_grad * grad
+
+
+def step_breakdown(m):
+    """Seconds per training step of module m: forward, ordering, edges, Adam; and seconds for
+    validation and for 20 samples."""
+    params, config, chars, train, val = setup(m)
+    flat = m.parameters(params)
+    adam = [[0.0] * len(flat), [0.0] * len(flat)]
+    new = hasattr(m, "train_step_fast")
+    times = {"forward": 0.0, "ordering": 0.0, "edges": 0.0, "Adam": 0.0}
+
+    def build(batch):  # the graph(s) one step builds: (roots, tape or None)
+        if new:
+            with m.recording() as tape:
+                return [m.batch_loss(batch, params, config, m.FUSED)], tape
+        n = sum(min(config.block_size, len(t) - 1) for t in batch)  # the old per-document step
+        return [m.vsum(m.doc_losses(t, params, config)) * (1.0 / n) for t in batch], None
+    for step in range(STEPS):
+        batch = train[step * 8:(step + 1) * 8]
+        roots, _ = build(batch)  # the edge pass alone, on a graph of its own
+        order = topological(roots)
+        start = time.perf_counter()
+        hand_on(roots, order)
+        times["edges"] += time.perf_counter() - start
+        for p in flat:
+            p.grad = 0.0
+        start = time.perf_counter()
+        roots, tape = build(batch)
+        times["forward"] += time.perf_counter() - start
+        start = time.perf_counter()
+        if new:
+            m.backward_on_tape(roots[0], tape)
+        else:
+            for root in roots:
+                root.backward()
+        times["ordering"] += time.perf_counter() - start  # the edges are taken out below
+        start = time.perf_counter()
+        m.adam_step(flat, adam[0], adam[1], step + 1, 0.015)
+        times["Adam"] += time.perf_counter() - start
+    times["ordering"] = max(0.0, times["ordering"] - times["edges"])
+    times = {k: v / STEPS for k, v in times.items()}
+    start = time.perf_counter()
+    if new:
+        m.evaluate(val, m.as_floats(params), config, m.FLOATS)
+    else:
+        m.evaluate(val, params, config)
+    times["validation"] = time.perf_counter() - start
+    start, rng = time.perf_counter(), random.Random(42)
+    for _ in range(20):
+        if new:
+            m.sample(m.as_floats(params), config, chars, rng, m.FLOATS)
+        else:
+            m.sample(params, config, chars, rng)
+    times["20 samples"] = time.perf_counter() - start
+    return times
+
+
+def seconds_per_step(step, steps=STEPS):
+    """Mean seconds of step(state, train, params, config) over `steps` steps of the default."""
+    params, config, _, train, _ = setup(microgpt)
+    state = microgpt.init_state(params, 42)
+    start = time.perf_counter()
     for _ in range(steps):
-        batch = microgpt.get_batch(tokens, seed, state["position"], batch_size)
-        n_tokens += sum(len(t) - 1 for t in batch)
-        microgpt.train_step(state, tokens, params, config, ops, batch_size, steps, 0.015)
-    gc.enable()
-    return n_tokens / (time.perf_counter() - start)
+        step(state, train, params, config)
+    return (time.perf_counter() - start) / steps
+
+
+def gains():
+    """Each of Part 2's changes on its own, as (name, before, after, unit)."""
+    plain = seconds_per_step(lambda s, t, p, c: microgpt.train_step(
+        s, t, p, c, microgpt.PLAIN, 8, 1200, 0.015), steps=5)
+    fused = seconds_per_step(lambda s, t, p, c: microgpt.train_step(
+        s, t, p, c, microgpt.FUSED, 8, 1200, 0.015))
+    tape = seconds_per_step(lambda s, t, p, c: microgpt.train_step_fast(s, t, p, c, 8, 1200,
+                                                                         0.015))
+    params, config, _, _, val = setup(microgpt)
+    start = time.perf_counter()
+    microgpt.evaluate(val, params, config, microgpt.FUSED)
+    graph = time.perf_counter() - start
+    start = time.perf_counter()
+    microgpt.evaluate(val, microgpt.as_floats(params), config, microgpt.FLOATS)
+    floats = time.perf_counter() - start
+    return [("fused ops (a training step: plain ops, then fused; both sorted)", plain, fused),
+            ("the tape (a fused training step: sorted, then taped)", fused, tape),
+            ("validation on floats (1,000 names: a graph, then floats)", graph, floats)]
 
 
 def version_of(python):
@@ -72,7 +179,7 @@ def version_of(python):
 
 
 def end_to_end(python, script, extra=()):
-    """(seconds of wall time, final val loss) of one default run of `script`."""
+    """(seconds of wall time, final val loss) of one run of `script`."""
     cmd = [python, script, *extra]
     print("$ " + " ".join(cmd), flush=True)
     start = time.perf_counter()
@@ -86,8 +193,11 @@ def main():
     parser.add_argument("--pythons", nargs="+", default=[sys.executable],
                         help="interpreters for the end-to-end runs (default: this one)")
     parser.add_argument("--baseline", metavar="REV",
-                        help="also time the microgpt.py of this git revision, beside this one")
+                        help="also measure the microgpt.py of this git revision, beside this one")
     parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs of each (default 1)")
+    parser.add_argument("--recipe", metavar="FLAGS",
+                        help="also run this microgpt.py end to end with these flags (an older "
+                             "recipe, say) beside its defaults")
     parser.add_argument("--plain", action="store_true",
                         help="also time `microgpt.py --plain` end to end (slow)")
     parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end runs")
@@ -95,18 +205,16 @@ def main():
     print(f"interpreter: {platform.python_implementation()} {sys.version.split()[0]} "
           f"({sys.executable})")
     print(f"$ {sys.executable} {' '.join(sys.argv)}")
+    if sys.implementation.name == "cpython":
+        gc.disable()  # as microgpt.main does
 
     for label, ops in (("plain", microgpt.PLAIN), ("fused", microgpt.FUSED)):
-        nodes, edges, n = graph_per_position(ops)
+        params, config, chars, _, _ = setup(microgpt)
+        tokens = microgpt.tokenize("olivia", chars)
+        nodes, edges = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
+        n = len(tokens) - 1
         print(f"graph of 'olivia' ({n} positions), {label} ops: {nodes} nodes, {edges} edges; "
               f"per position {nodes / n:,.0f} nodes, {edges / n:,.0f} edges")
-    fused = throughput(microgpt.FUSED, steps=40)
-    plain = throughput(microgpt.PLAIN, steps=10)
-    print(f"training throughput, default model, batch 8, seed 42: fused {fused:.0f} tokens/s "
-          f"(40 steps), plain {plain:.0f} tokens/s (10 steps, the same first batches): "
-          f"fused is {fused / plain:.1f}x faster")
-    if args.skip_e2e:
-        return
 
     with tempfile.TemporaryDirectory() as tmp:
         # each version runs from a copy, beside its own names.txt, so that editing the working
@@ -124,26 +232,48 @@ def main():
             with open(scripts[name], "w", encoding="utf-8") as f:
                 f.write(source)
             shutil.copy(os.path.join(ROOT, "names.txt"), os.path.join(tmp, str(i)))
+
+        rows = {name: step_breakdown(load(path, f"microgpt_{i}"))
+                for i, (name, path) in enumerate(scripts.items())}
+        print(f"\nseconds, default model, batch 8 ({STEPS} steps; CPython's collector off):")
+        print(f"{'':22}" + "".join(f"{name:>12}" for name in rows))
+        for part in rows["this"]:
+            print(f"{part:22}" + "".join(f"{r[part]:12.4f}" for r in rows.values()))
+        per_step = {name: sum(r[p] for p in ("forward", "ordering", "edges", "Adam"))
+                    for name, r in rows.items()}
+        print(f"{'a training step':22}" + "".join(f"{s:12.4f}" for s in per_step.values()))
+
+        print("\neach gain on its own, in this microgpt.py:")
+        for name, before, after in gains():
+            print(f"  {name}: {before:.4f} s -> {after:.4f} s, {before / after:.2f}x")
+        if args.skip_e2e:
+            return
+
         for python in args.pythons:
             version = version_of(python)
             runs = {name: [] for name in scripts}
+            extra_runs = {}
+            if args.recipe:
+                extra_runs[f"this {args.recipe}"] = args.recipe.split()
             if args.plain:
-                runs["this --plain"] = []
+                extra_runs["this --plain"] = ["--plain"]
+            runs.update({name: [] for name in extra_runs})
             for _ in range(args.repeat):
                 for name, script in reversed(list(scripts.items())):  # the old one first
                     runs[name].append(end_to_end(python, script))
-                if args.plain:
-                    runs["this --plain"].append(end_to_end(python, scripts["this"], ["--plain"]))
+                for name, flags in extra_runs.items():
+                    runs[name].append(end_to_end(python, scripts["this"], flags))
             for name, results in runs.items():
                 seconds = statistics.median(s for s, _ in results)
                 print(f"default run, {version}, {name}: median {seconds:.1f} s wall of "
                       f"{len(results)} ({', '.join(f'{s:.1f}' for s, _ in results)}), "
                       f"final val loss {results[-1][1]:.4f}")
-            if args.baseline:
-                this, base = (statistics.median(s for s, _ in runs[k])
-                              for k in ("this", args.baseline))
-                print(f"default run, {version}: this version takes {this / base:.3f}x the time "
-                      f"of {args.baseline}")
+            this = statistics.median(s for s, _ in runs["this"])
+            for name in runs:
+                if name != "this":
+                    other = statistics.median(s for s, _ in runs[name])
+                    print(f"default run, {version}: this version is {other / this:.2f}x as "
+                          f"fast as {name}")
 
 
 if __name__ == "__main__":

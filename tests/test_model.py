@@ -120,6 +120,62 @@ class ModelTest(unittest.TestCase):
         for a, b in zip(results[0], results[1]):
             self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
 
+    def test_plain_with_backward_and_fused_with_the_tape_give_the_same_gradients(self):
+        # the tape must hold every node: those of the fused ops, and those made by Value's own
+        # + and * in gpt() (embedding sum, residual adds, scaling) and in the loss's sum
+        params, config, _, tokens = tiny(n_layer=2)
+        flat = microgpt.parameters(params)
+        loss = microgpt.batch_loss(tokens[:4], params, config, PLAIN)
+        loss.backward()
+        plain = [loss.data] + [p.grad for p in flat]
+        for p in flat:
+            p.grad = 0.0
+        with microgpt.recording() as tape:
+            loss = microgpt.batch_loss(tokens[:4], params, config, FUSED)
+        microgpt.backward_on_tape(loss, tape)
+        fused = [loss.data] + [p.grad for p in flat]
+        self.assertTrue(any(n._children and n._children[0] in (params["wte"][tokens[0][0]][0],)
+                            for n in tape))  # the embedding sum is on the tape
+        for a, b in zip(plain, fused):
+            self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+
+    def test_the_fast_step_is_the_plain_step(self):
+        results = []
+        for fast in (False, True):
+            params, config, _, tokens = tiny()
+            state = microgpt.init_state(params, 3)
+            for _ in range(3):
+                if fast:
+                    microgpt.train_step_fast(state, tokens, params, config, 4, 10, 0.01)
+                else:
+                    microgpt.train_step(state, tokens, params, config, PLAIN, 4, 10, 0.01)
+            results.append([p.data for p in microgpt.parameters(params)] + state["adam_v"])
+        for a, b in zip(*results):
+            self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+
+    def test_recording_leaves_nothing_behind_even_after_ctrl_c(self):
+        plain_init = microgpt.Value.__init__
+        with self.assertRaises(KeyboardInterrupt):
+            with microgpt.recording() as tape:
+                a = microgpt.Value(2.0) * 3.0
+                raise KeyboardInterrupt
+        self.assertIs(microgpt.Value.__init__, plain_init)
+        self.assertEqual(len(tape), 3)  # a's two inputs (2.0, and 3.0 as a Value) and a
+        b = microgpt.Value(1.0) + a  # a notebook's own Values, made afterwards
+        self.assertEqual(len(tape), 3)
+        b.backward()
+        self.assertEqual(a.grad, 1.0)
+
+    def test_floats_give_the_numbers_of_the_fused_values(self):
+        params, config, chars, tokens = tiny(n_layer=2)
+        numbers = microgpt.as_floats(params)
+        self.assertEqual(microgpt.evaluate(tokens, numbers, config, microgpt.FLOATS),
+                         microgpt.evaluate(tokens, params, config, FUSED))
+        for temperature, top_k in ((1.0, None), (0.5, 3), (0, None)):
+            runs = [[microgpt.sample(p, config, chars, random.Random(5), ops, temperature, top_k)
+                     for _ in range(5)] for p, ops in ((params, FUSED), (numbers, microgpt.FLOATS))]
+            self.assertEqual(runs[0], runs[1])
+
     def test_plain_and_fused_samples_are_the_same(self):
         params, config, chars, _ = tiny()
         runs = [[microgpt.sample(params, config, chars, random.Random(3), ops) for _ in range(5)]

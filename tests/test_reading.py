@@ -84,22 +84,27 @@ class ThingsToTryTest(unittest.TestCase):
     def test_each_code_change_in_the_readme_matches_its_line(self):
         with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
             readme = f.read()
-        changes = re.findall(r"sed '(\d+)s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/' microgpt\.py",
-                             readme)
-        self.assertGreaterEqual(len(changes), 4)
-        for line, old, new in changes:
-            old, new = (re.sub(r"\\(.)", r"\1", s) for s in (old, new))  # sed's \x is x here
-            with self.subTest(old):
-                self.assertEqual([i for i, text in enumerate(LINES, 1) if old in text], [int(line)])
-                self.assertIn(f"line {line}", readme)
-                compile(SOURCE.replace(old, new), "variant.py", "exec")
+        commands = re.findall(r"sed ((?:(?:-e )?'\d+s/[^']*' )+)microgpt\.py", readme)
+        self.assertGreaterEqual(len(commands), 4)
+        for command in commands:
+            variant = SOURCE
+            for line, old, new in re.findall(r"'(\d+)s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/'",
+                                             command):
+                old, new = (re.sub(r"\\(.)", r"\1", s) for s in (old, new))  # sed's \x is x
+                with self.subTest(old):
+                    self.assertEqual([i for i, text in enumerate(LINES, 1) if old in text],
+                                     [int(line)])
+                    self.assertTrue(re.search(rf"\blines? (\d+ and )?{line}\b", readme),
+                                    f"the README should name line {line}")
+                    variant = variant.replace(old, new)
+            compile(variant, "variant.py", "exec")
 
 
 class GraphSizeTest(unittest.TestCase):
     def test_part_2_quotes_the_real_nodes_and_edges_per_position(self):
-        part_2 = "\n".join(LINES[banners()[2] - 1:banners()[3] - 1])
+        part_2 = " ".join(line.lstrip("# ") for line in LINES[banners()[2] - 1:banners()[3] - 1])
         quoted = re.search(r'one name \("(\w+)", (\d+) positions\).*?plain ops make ([\d,]+) '
-                           r'nodes and ([\d,]+) edges.*?: ([\d,]+) nodes and ([\d,]+) edges',
+                           r'nodes and ([\d,]+) edges.*?fused ops make ([\d,]+) nodes and ([\d,]+) edges',
                            part_2, re.S)
         self.assertIsNotNone(quoted)
         name, positions = quoted.group(1), int(quoted.group(2))
