@@ -1,6 +1,6 @@
 """Benchmark microgpt (run by hand; the test suite does not run it):
 
-    python tests/benchmark.py [--baseline REV] [--pythons python3 pypy3] [--repeat N]
+    python tests/benchmark.py [--baseline REV ...] [--pythons python3 pypy3] [--repeat N]
                               [--recipe FLAGS] [--plain] [--skip-e2e]
 
 1. The graph of one name ("olivia") for the default model: nodes and edges per position, with
@@ -8,14 +8,16 @@
 2. One training step of the default model, split into building the graph (forward), ordering
    it for backward, handing gradients along its edges, and Adam; and the time to validate on
    the 1,000 held-out names and to draw 20 samples. For this microgpt.py and, with --baseline,
-   for the microgpt.py of that git revision, side by side in this one process.
+   for the microgpt.py of each of those git revisions, side by side in this one process.
 3. Each gain on its own, in this microgpt.py: the fused ops (against the plain ones), the tape
    (against backward()'s sort), validation on floats (against a graph), and, with --recipe, the
    default recipe (against the given flags, end to end).
-4. The default `python microgpt.py`, end to end, for each interpreter given, this version and the
-   baseline interleaved (old, new, old, new, ...), --repeat times each: median wall time and
-   final val loss. With --plain, also `microgpt.py --plain`.
-Prints the interpreter and version, and every command line it runs.
+4. The default `python microgpt.py`, end to end, for each interpreter given, this version and
+   the baselines interleaved (old ones, new, old ones, new, ...), --repeat times each: median
+   wall and CPU time, and final val loss. With --plain, also `microgpt.py --plain`.
+Times within this process are CPU seconds (time.process_time), steadier than wall time on a
+machine shared with others; the end-to-end runs report both. Prints the interpreter and
+version, and every command line it runs.
 """
 import argparse
 import gc
@@ -24,6 +26,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -94,51 +97,54 @@ def step_breakdown(m):
     flat = m.parameters(params)
     adam = [[0.0] * len(flat), [0.0] * len(flat)]
     new = hasattr(m, "train_step_fast")
+    ops = (getattr(m, "FUSED", None),) if hasattr(m, "PLAIN") else ()  # older: no ops argument
     times = {"forward": 0.0, "ordering": 0.0, "edges": 0.0, "Adam": 0.0}
 
     def build(batch):  # the graph(s) one step builds: (roots, tape or None)
         if new:
             with m.recording() as tape:
                 return [m.batch_loss(batch, params, config, m.FUSED)], tape
+        if ops:  # the three-part layout, before the tape: one graph per batch, sorted
+            return [m.batch_loss(batch, params, config, *ops)], None
         n = sum(min(config.block_size, len(t) - 1) for t in batch)  # the old per-document step
         return [m.vsum(m.doc_losses(t, params, config)) * (1.0 / n) for t in batch], None
     for step in range(STEPS):
         batch = train[step * 8:(step + 1) * 8]
         roots, _ = build(batch)  # the edge pass alone, on a graph of its own
         order = topological(roots)
-        start = time.perf_counter()
+        start = time.process_time()
         hand_on(roots, order)
-        times["edges"] += time.perf_counter() - start
+        times["edges"] += time.process_time() - start
         for p in flat:
             p.grad = 0.0
-        start = time.perf_counter()
+        start = time.process_time()
         roots, tape = build(batch)
-        times["forward"] += time.perf_counter() - start
-        start = time.perf_counter()
+        times["forward"] += time.process_time() - start
+        start = time.process_time()
         if new:
             m.backward_on_tape(roots[0], tape)
         else:
             for root in roots:
                 root.backward()
-        times["ordering"] += time.perf_counter() - start  # the edges are taken out below
-        start = time.perf_counter()
+        times["ordering"] += time.process_time() - start  # the edges are taken out below
+        start = time.process_time()
         m.adam_step(flat, adam[0], adam[1], step + 1, 0.015)
-        times["Adam"] += time.perf_counter() - start
+        times["Adam"] += time.process_time() - start
     times["ordering"] = max(0.0, times["ordering"] - times["edges"])
     times = {k: v / STEPS for k, v in times.items()}
-    start = time.perf_counter()
+    start = time.process_time()
     if new:
         m.evaluate(val, m.as_floats(params), config, m.FLOATS)
     else:
-        m.evaluate(val, params, config)
-    times["validation"] = time.perf_counter() - start
-    start, rng = time.perf_counter(), random.Random(42)
+        m.evaluate(val, params, config, *ops)
+    times["validation"] = time.process_time() - start
+    start, rng = time.process_time(), random.Random(42)
     for _ in range(20):
         if new:
             m.sample(m.as_floats(params), config, chars, rng, m.FLOATS)
         else:
-            m.sample(params, config, chars, rng)
-    times["20 samples"] = time.perf_counter() - start
+            m.sample(params, config, chars, rng, *ops)
+    times["20 samples"] = time.process_time() - start
     return times
 
 
@@ -146,10 +152,10 @@ def seconds_per_step(step, steps=STEPS):
     """Mean seconds of step(state, train, params, config) over `steps` steps of the default."""
     params, config, _, train, _ = setup(microgpt)
     state = microgpt.init_state(params, 42)
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(steps):
         step(state, train, params, config)
-    return (time.perf_counter() - start) / steps
+    return (time.process_time() - start) / steps
 
 
 def gains():
@@ -161,12 +167,12 @@ def gains():
     tape = seconds_per_step(lambda s, t, p, c: microgpt.train_step_fast(s, t, p, c, 8, 1200,
                                                                          0.015))
     params, config, _, _, val = setup(microgpt)
-    start = time.perf_counter()
+    start = time.process_time()
     microgpt.evaluate(val, params, config, microgpt.FUSED)
-    graph = time.perf_counter() - start
-    start = time.perf_counter()
+    graph = time.process_time() - start
+    start = time.process_time()
     microgpt.evaluate(val, microgpt.as_floats(params), config, microgpt.FLOATS)
-    floats = time.perf_counter() - start
+    floats = time.process_time() - start
     return [("fused ops (a training step: plain ops, then fused; both sorted)", plain, fused),
             ("the tape (a fused training step: sorted, then taped)", fused, tape),
             ("validation on floats (1,000 names: a graph, then floats)", graph, floats)]
@@ -179,21 +185,22 @@ def version_of(python):
 
 
 def end_to_end(python, script, extra=()):
-    """(seconds of wall time, final val loss) of one run of `script`."""
+    """(seconds of wall time, CPU seconds, final val loss) of one run of `script`."""
     cmd = [python, script, *extra]
     print("$ " + " ".join(cmd), flush=True)
-    start = time.perf_counter()
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    seconds = time.perf_counter() - start
-    return seconds, float(re.findall(r"val loss (\d+\.\d+)", out)[-1])
+    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, float(re.findall(r"val loss (\d+\.\d+)", out)[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pythons", nargs="+", default=[sys.executable],
                         help="interpreters for the end-to-end runs (default: this one)")
-    parser.add_argument("--baseline", metavar="REV",
-                        help="also measure the microgpt.py of this git revision, beside this one")
+    parser.add_argument("--baseline", metavar="REV", nargs="+", default=[],
+                        help="also measure the microgpt.py of these git revisions, beside this one")
     parser.add_argument("--repeat", type=int, default=1, help="end-to-end runs of each (default 1)")
     parser.add_argument("--recipe", metavar="FLAGS",
                         help="also run this microgpt.py end to end with these flags (an older "
@@ -221,10 +228,9 @@ def main():
         # tree during a long benchmark changes nothing
         with open(os.path.join(ROOT, "microgpt.py"), encoding="utf-8") as f:
             sources = {"this": f.read()}
-        if args.baseline:
-            sources[args.baseline] = subprocess.run(
-                ["git", "-C", ROOT, "show", f"{args.baseline}:microgpt.py"],
-                capture_output=True, text=True, check=True).stdout
+        for rev in args.baseline:
+            sources[rev] = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:microgpt.py"],
+                                          capture_output=True, text=True, check=True).stdout
         scripts = {}
         for i, (name, source) in enumerate(sources.items()):
             os.mkdir(os.path.join(tmp, str(i)))
@@ -235,7 +241,7 @@ def main():
 
         rows = {name: step_breakdown(load(path, f"microgpt_{i}"))
                 for i, (name, path) in enumerate(scripts.items())}
-        print(f"\nseconds, default model, batch 8 ({STEPS} steps; CPython's collector off):")
+        print(f"\nCPU seconds, default model, batch 8 ({STEPS} steps; CPython's collector off):")
         print(f"{'':22}" + "".join(f"{name:>12}" for name in rows))
         for part in rows["this"]:
             print(f"{part:22}" + "".join(f"{r[part]:12.4f}" for r in rows.values()))
@@ -264,16 +270,17 @@ def main():
                 for name, flags in extra_runs.items():
                     runs[name].append(end_to_end(python, scripts["this"], flags))
             for name, results in runs.items():
-                seconds = statistics.median(s for s, _ in results)
-                print(f"default run, {version}, {name}: median {seconds:.1f} s wall of "
-                      f"{len(results)} ({', '.join(f'{s:.1f}' for s, _ in results)}), "
-                      f"final val loss {results[-1][1]:.4f}")
-            this = statistics.median(s for s, _ in runs["this"])
+                wall, cpu = (statistics.median(r[i] for r in results) for i in (0, 1))
+                print(f"default run, {version}, {name}: median of {len(results)}: {wall:.1f} s "
+                      f"wall ({', '.join(f'{r[0]:.1f}' for r in results)}), {cpu:.1f} s CPU "
+                      f"({', '.join(f'{r[1]:.1f}' for r in results)}), final val loss "
+                      f"{results[-1][2]:.4f}")
+            this = [statistics.median(r[i] for r in runs["this"]) for i in (0, 1)]
             for name in runs:
                 if name != "this":
-                    other = statistics.median(s for s, _ in runs[name])
-                    print(f"default run, {version}: this version is {other / this:.2f}x as "
-                          f"fast as {name}")
+                    other = [statistics.median(r[i] for r in runs[name]) for i in (0, 1)]
+                    print(f"default run, {version}: this version is {other[0] / this[0]:.2f}x as "
+                          f"fast as {name} in wall time, {other[1] / this[1]:.2f}x in CPU time")
 
 
 if __name__ == "__main__":
