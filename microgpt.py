@@ -7,13 +7,14 @@ at a time from those probabilities to write new text. `python microgpt.py` train
 names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 49-616: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops,
-          the model, the loss, learning (gradient descent, then Adam), the training step,
-          sampling, and all of it put together. Stop at the end of Part 1 on a first read: it
-          is a complete GPT that trains.
-  Part 2, lines 617-824: making it fast. The same math with far fewer graph nodes.
-  Part 3, lines 825-1467: the tool. Checkpoints, the training loop with resume and Ctrl-C,
-          gradcheck, the command line, errors.
+  Part 1, lines 50-563: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
+          model, the loss, learning (gradient descent, then Adam), the training step, sampling,
+          and all of it put together. Stop at the end of Part 1 on a first read: it is a
+          complete GPT that trains.
+  Part 2, lines 564-750: making it fast. The same math with fewer graph nodes, no sorting, and
+          no graph at all where no gradient is needed.
+  Part 3, lines 751-1309: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+          gradcheck, looking inside the model, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
 longest name + 1), one layer of 4 attention heads, n_embd 12, 2,640 parameters; 1,200 training
@@ -58,13 +59,11 @@ from types import SimpleNamespace
 # some out (the validation split): a loss that falls on documents the model never trained on
 # shows it is learning what the documents have in common, not memorizing the list.
 
-
 def load_docs(path):
     """The documents in the UTF-8 text file `path`: one per line, stripped, blank lines dropped.
     Raises OSError or UnicodeDecodeError if it cannot be read (Part 3 explains these)."""
     with open(path, encoding="utf-8-sig") as f:  # -sig: skip a byte-order mark if there is one
         return [line.strip() for line in f if line.strip()]
-
 
 def split_docs(docs, seed):
     """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000, as makemore (a
@@ -74,7 +73,6 @@ def split_docs(docs, seed):
     n_val = min(1000, len(docs) // 10)
     return docs[n_val:], docs[:n_val]
 
-
 # ------------------------------------------------------------------------------------------------
 # Tokenizer: the model reads and writes numbers, so each character becomes a token id, its place
 # in `chars`, the sorted list of the characters in the data (the vocabulary). One extra token,
@@ -82,23 +80,19 @@ def split_docs(docs, seed):
 # [BOS, its characters..., BOS]: the first BOS gives the model somewhere to start, and BOS
 # predicted as the next token means "the document ends here".
 
-
 def encode(doc, chars):
     """The token ids of the string `doc` (a list of ints): chars[i] has id i."""
     stoi = {ch: i for i, ch in enumerate(chars)}
     return [stoi[ch] for ch in doc]
 
-
 def decode(ids, chars):
     """The string for a list of token ids (BOS not included)."""
     return "".join(chars[i] for i in ids)
-
 
 def tokenize(doc, chars):
     """A document as the model reads it: [BOS] + encode(doc, chars) + [BOS]."""
     bos = len(chars)
     return [bos] + encode(doc, chars) + [bos]
-
 
 # ------------------------------------------------------------------------------------------------
 # Autograd (automatic differentiation). Learning means nudging every parameter in the direction
@@ -117,11 +111,9 @@ def tokenize(doc, chars):
 #     L = a * b + a
 #     L.backward()  # now a.grad == 4.0 (b + 1) and b.grad == 2.0 (a)
 
-
 class Value:
     """A scalar in a computation graph: `data` (a float) and `grad` (d root / d this Value, added
     by root.backward(); 0 until then)."""
-
     __slots__ = ("data", "grad", "_children", "_local_grads")  # millions are made: keep them lean
 
     def __init__(self, data, children=(), local_grads=()):
@@ -188,23 +180,13 @@ class Value:
         training steps (the optimizer's step does).
 
         First, list the nodes in topological order: each one after all the nodes it was computed
-        from. The short way to write that is recursive:
-
-            order, seen = [], set()
-            def visit(v):
-                if v not in seen:
-                    seen.add(v)
-                    for child in v._children:
-                        visit(child)
-                    order.append(v)  # after all of its children
-            visit(self)
-
-        The loop below does the same walk with a list as its stack, because the graph of the
-        plain model is hundreds of nodes deep at the default sizes (each + in a long sum is one
-        more level), and deeper with a bigger model or batch: a recursive walk, one call per
-        level, would pass Python's limit of 1,000 nested calls. Leaves are left out of the
-        order, as they have no children to hand a gradient to (they still receive theirs).
-        Then, from self back to the leaves, each node hands its gradient to its children.
+        from. Written recursively, that is: visit(v) = if v is not seen yet, mark it seen, visit
+        each of its children, then append v. The loop below does the same walk with a list as
+        its stack, because a recursive walk makes one nested call per level of the graph, and a
+        long sum (each + one more level) in a bigger model or batch would pass Python's limit of
+        1,000 nested calls. Leaves are left out of the order: they have no children to hand a
+        gradient to (they still receive theirs). Then, from self back to the leaves, each node
+        hands its gradient to its children.
         """
         order, seen = [], set()
         stack = [(self, False)]
@@ -224,24 +206,20 @@ class Value:
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * grad  # the chain rule
 
-
 # ------------------------------------------------------------------------------------------------
 # The model's ops: linear layers, softmax, the loss, LayerNorm and GELU, each a short composition
 # of the atomic ops, so autograd differentiates them. They take and return lists of Values
 # (vectors); a matrix is a list of rows.
 
-
 def dot(a, b):
     """The dot product a_0 b_0 + a_1 b_1 + ... of two vectors of the same length: one Value."""
     return sum(ai * bi for ai, bi in zip(a, b))
-
 
 def linear(x, w):
     """A linear layer, y = w x: x has n_in Values, w is [n_out][n_in], y has n_out. Each output
     is a weighted sum of all the inputs (a neuron), with a row of w as the weights. (GPT-2's
     also add a learned number to each output, a bias; these do not.)"""
     return [dot(row, x) for row in w]
-
 
 def softmax(logits):
     """Scores -> probabilities: p_i = exp(z_i) / sum_j exp(z_j). exp makes every score positive
@@ -252,13 +230,11 @@ def softmax(logits):
     total = sum(exps)
     return [e / total for e in exps]
 
-
 def cross_entropy(logits, target):
     """The loss for one prediction: -ln p[target], where p = softmax(logits) and `target` is the
     id of the token that really comes next. In nats: 0 if the model gave it probability 1, and
     growing without bound as that probability falls to 0. Returns one Value."""
     return -softmax(logits)[target].log()
-
 
 def layernorm(x, weight, bias, eps=1e-5):
     """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1, then
@@ -271,7 +247,6 @@ def layernorm(x, weight, bias, eps=1e-5):
     rstd = (var + eps) ** -0.5  # 1 / standard deviation
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
-
 def gelu(x):
     """GELU (Hendrycks & Gimpel 2016), in GPT-2's tanh form, on each entry of x: a smooth ReLU,
     about x for large x and about 0 for very negative x. Without such a bend, two linear layers
@@ -279,12 +254,10 @@ def gelu(x):
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
-
 # The model takes its ops as an argument, `ops`: these plain ones, or the fused ones made later
-# for speed (FUSED), which compute the same numbers.
+# for speed (FUSED, Part 2), which compute the same numbers.
 PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
                         layernorm=layernorm, gelu=gelu)
-
 
 # ------------------------------------------------------------------------------------------------
 # Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time.
@@ -303,7 +276,6 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # the end, after one more LayerNorm, `lm_head` (the language-model head, a linear layer) turns
 # the vector into one logit per token of the vocabulary.
 
-
 @dataclass
 class GPTConfig:
     """The sizes of the model, named as in GPT-2 and nanoGPT; the command line's defaults for
@@ -313,7 +285,6 @@ class GPTConfig:
     n_layer: int = 1  # transformer blocks, one after the other
     n_head: int = 4  # attention heads per block
     n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
-
 
 def init_params(config, rng, std=0.08):
     """All parameters in a dict, named as in GPT-2: h.{i} is block i, ln_ a LayerNorm, attn its
@@ -345,7 +316,6 @@ def init_params(config, rng, std=0.08):
     params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token
     return params
 
-
 def parameters(params):
     """Every parameter Value in `params`, flattened in a fixed order."""
     flat = []
@@ -354,13 +324,11 @@ def parameters(params):
             flat.extend(row if isinstance(row, list) else [row])  # a row of a matrix, or a Value
     return flat
 
-
 def empty_cache(config):
     """A KV cache for a new document: per layer, a list of keys and a list of values (see gpt).
     Called a cache because, when sampling, it saves recomputing the earlier positions; here it
     is also how each position sees the ones before it."""
     return [([], []) for _ in range(config.n_layer)]
-
 
 def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
     """Read the token id `token` at position `pos`; return vocab_size logits (Values) for the
@@ -414,12 +382,10 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
     x = ops.layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
     return ops.linear(x, params["lm_head"])  # [vocab_size]
 
-
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
 # cross-entropy of that prediction. The loss is the mean over every position of every document
 # (a mean, not a sum, so that its scale does not depend on how many positions there are).
-
 
 def doc_losses(tokens, params, config, ops):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
@@ -432,13 +398,11 @@ def doc_losses(tokens, params, config, ops):
         losses.append(ops.cross_entropy(logits, tokens[pos + 1]))
     return losses
 
-
 def batch_loss(batch, params, config, ops):
     """The mean loss (a Value, in nats per token) over every position of every document of
     `batch` (a list of token lists)."""
     losses = [loss for tokens in batch for loss in doc_losses(tokens, params, config, ops)]
     return sum(losses) / len(losses)
-
 
 # ------------------------------------------------------------------------------------------------
 # Learning. A parameter's gradient says how the loss changes as it grows, so a small step
@@ -446,7 +410,6 @@ def batch_loss(batch, params, config, ops):
 # loss over all the data for every step would be slow; a batch of a few random documents gives
 # a noisy but cheap estimate of it, and many cheap steps beat a few exact ones. That is
 # stochastic gradient descent (SGD):
-
 
 def sgd_step(flat, lr):
     """Move each parameter Value in `flat` by -lr times its gradient (lr, the learning rate, sets
@@ -456,14 +419,12 @@ def sgd_step(flat, lr):
         p.data -= lr * p.grad
         p.grad = 0.0
 
-
 # That works, but one learning rate must suit every parameter, and gradients differ in scale by
 # orders of magnitude from one parameter to another and are noisy from batch to batch. Adam
 # (Kingma & Ba 2015) gives each parameter its own step: a running average of its gradient (m,
 # the direction) divided by the square root of a running average of its squared gradient (v, the
 # typical size). A parameter then moves at most about lr per step, whatever its gradient's
 # scale, and less when its gradient keeps changing sign.
-
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
@@ -478,7 +439,6 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
         p.grad = 0.0
 
-
 def lr_at(step, max_steps, learning_rate):
     """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of
     the steps, then linear decay towards 0 at the end. Warmup keeps the first Adam steps small,
@@ -488,12 +448,10 @@ def lr_at(step, max_steps, learning_rate):
         return learning_rate * (step + 1) / warmup
     return learning_rate * (max_steps - step) / (max_steps - warmup)
 
-
 # ------------------------------------------------------------------------------------------------
 # Training: take a batch of documents, compute the loss and its gradients, update; repeat. Each
 # pass over the training documents (an epoch) takes them in a new random order. (The default
 # run reads 9,600 documents, about a third of one pass over the 31,000 training names.)
-
 
 @functools.lru_cache(maxsize=2)  # each pass's order is made once
 def epoch_order(n_docs, seed, epoch):
@@ -504,7 +462,6 @@ def epoch_order(n_docs, seed, epoch):
     random.Random(f"{seed}/{epoch}").shuffle(order)
     return order
 
-
 def get_batch(docs, seed, position, batch_size):
     """The next batch_size documents of training, after the `position` documents used so far.
     Training reads `docs` pass after pass, each pass in its epoch_order."""
@@ -514,14 +471,12 @@ def get_batch(docs, seed, position, batch_size):
         batch.append(docs[epoch_order(len(docs), seed, epoch)[i]])
     return batch
 
-
 def init_state(params, seed):
     """The training state of a new model: what changes as training goes, besides the parameters.
     "seed": for the order of the documents; "step": steps done; "position": documents used
     so far; "adam_m", "adam_v": Adam's running averages, one per parameter."""
     n = len(parameters(params))
     return {"seed": seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
-
 
 def train_step(state, train_tokens, params, config, ops, batch_size, max_steps, learning_rate):
     """One step of training on the token lists `train_tokens`; updates `params` and `state` in
@@ -535,19 +490,16 @@ def train_step(state, train_tokens, params, config, ops, batch_size, max_steps, 
     state["step"], state["position"] = step + 1, state["position"] + batch_size
     return loss.data
 
-
 def evaluate(docs, params, config, ops):
     """Mean loss per token (float, nats) over the token lists `docs` (NaN if there are none):
     on the validation split, how well the model predicts documents it never trained on."""
     losses = [float(loss) for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
     return sum(losses) / len(losses) if losses else math.nan
 
-
 # ------------------------------------------------------------------------------------------------
 # Sampling: start from BOS (and the prompt, if any), turn the logits into probabilities with a
 # softmax, draw the next character from them, and feed it back in; stop when the model draws BOS
 # (the end) or runs out of positions.
-
 
 def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=""):
     """One new document (a string) that starts with `prompt`, drawn with the random.Random `rng`.
@@ -572,18 +524,15 @@ def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=
             m = max(logits)
             exps = [math.exp((z - m) / temperature) for z in logits]
             total = sum(exps)
-            probs = [e / total for e in exps]
-            token = rng.choices(range(len(probs)), weights=probs)[0]
+            token = rng.choices(range(len(exps)), weights=[e / total for e in exps])[0]
         if token == bos:
             break
         tokens.append(token)
     return decode(tokens[1:], chars)
 
-
 # ------------------------------------------------------------------------------------------------
 # All of it put together: the whole algorithm in a dozen lines. (The program's run() does the
 # same, with progress lines, validation, checkpoints, Ctrl-C and the command line around it.)
-
 
 def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
     """Train a default-sized model on the documents in `path` for `steps` steps of 8 documents,
@@ -602,7 +551,6 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
     rng = random.Random(seed)
     return [sample(params, config, chars, rng, ops) for _ in range(num_samples)]
 
-
 # ------------------------------------------------------------------------------------------------
 # For readers who know GPT-2 (Radford et al. 2019) and nanoGPT (Karpathy's minimal code to train
 # it), what differs here. Model: the linear layers have no biases; q, k and v have a matrix each
@@ -613,28 +561,26 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
 # decay), with beta2 0.99 (nanoGPT: 0.95); no gradient clipping; the learning rate decays
 # linearly to 0 (nanoGPT: cosine, to a tenth).
 
-
 # ================================================================================================
 # Part 2: making it fast
 #
 # Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, order
 # and hand a gradient through, one Python object at a time. Three changes make the same math
-# fast, each measured by tests/benchmark.py and checked by the tests to give the same numbers:
+# fast; the tests check that each gives the same numbers, and tests/benchmark.py times each:
 # 1. Fused ops: one node per output of each op, with its local gradients worked out on paper.
 #    For one name ("olivia", 7 positions) of the default model, the plain ops make 5,270 nodes
 #    and 10,344 edges (local gradients) per position, on average; the fused ops make 323 nodes
 #    and 4,809 edges. The edges fall less, because a fused node still has one local gradient
 #    per input: that work remains.
 # 2. A tape: the order in which the nodes were made is already an order in which each comes
-#    after its inputs, so instead of sorting the graph, training records that order as it goes
-#    and walks it backwards (a tape, as in Wengert 1964).
+#    after its inputs, so training records that order as it goes and walks it backwards,
+#    instead of sorting the graph (a tape, as in Wengert 1964).
 # 3. No graph where no gradient is needed: validation and sampling compute with plain floats.
 # ================================================================================================
 
-
 def graph_size(root):
-    """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves, the
-    ones backward() orders, and their links to their children, each a local gradient to apply."""
+    """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves (the
+    ones backward() orders), and their links to their children (each a local gradient)."""
     seen, stack = {root}, [root]
     while stack:
         for child in stack.pop()._children:
@@ -643,17 +589,14 @@ def graph_size(root):
                 stack.append(child)
     return len(seen), sum(len(node._children) for node in seen)
 
-
 # ------------------------------------------------------------------------------------------------
 # 1. Fused ops. Each first computes its outputs on plain floats (the float_ functions, which
 # no-gradient work uses directly), then makes one Value per output with its local gradients.
 # Same names and arguments as Part 1's ops; beside each, the Part 1 composition it replaces.
 
-
 def float_dot(a, b):
     """a_0 b_0 + a_1 b_1 + ... of two lists of floats (sum and map run in C: fast)."""
     return sum(map(operator.mul, a, b))
-
 
 def float_softmax(zs):
     """Softmax of a list of floats, shifted by the max so that exp cannot overflow."""
@@ -662,28 +605,23 @@ def float_softmax(zs):
     total = sum(exps)
     return [e / total for e in exps]
 
-
 def float_cross_entropy(zs, target):
     """-ln softmax(zs)[target], computed as ln(sum_j exp(z_j)) - z_target: finite even where
     the probability is too small for a float."""
     m = max(zs)
     return math.log(sum(math.exp(z - m) for z in zs)) + m - zs[target]
 
-
 def mean_rstd(xs, eps):
     """The mean and 1 / standard deviation of a list of floats, as LayerNorm needs them."""
     mean = sum(xs) / len(xs)
     return mean, (sum((x - mean) ** 2 for x in xs) / len(xs) + eps) ** -0.5
 
-
 GELU_C = math.sqrt(2 / math.pi)
-
 
 def fused_dot(a, b):  # Part 1: sum(ai * bi ...), 2n nodes
     """a.b as one node (a and b of the same length): d/da_i = b_i, d/db_i = a_i."""
     ad, bd = [x.data for x in a], [x.data for x in b]
     return Value(float_dot(ad, bd), a + b, bd + ad)
-
 
 def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
     """w x as one node per output; each is fused_dot(row, x), written out so that the numbers of
@@ -695,7 +633,6 @@ def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
         out.append(Value(float_dot(wd, xd), row + x, xd + wd))
     return out
 
-
 def fused_softmax(logits):  # Part 1: exps = [(z - m).exp() ...]; [e / sum(exps) for e in exps]
     """Softmax as one node per probability. By the quotient rule, dp_i/dz_j = p_i (d_ij - p_j),
     where d_ij is 1 if i == j and 0 otherwise."""
@@ -703,14 +640,12 @@ def fused_softmax(logits):  # Part 1: exps = [(z - m).exp() ...]; [e / sum(exps)
     return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
             for i, p_i in enumerate(probs)]
 
-
 def fused_cross_entropy(logits, target):  # Part 1: -softmax(logits)[target].log()
     """-ln p[target] as one node: d loss/dz_j = p_j - (1 if j == target else 0), the
     probability given minus the one wanted."""
     zs = [z.data for z in logits]
     return Value(float_cross_entropy(zs, target), logits,
                  [p - (j == target) for j, p in enumerate(float_softmax(zs))])
-
 
 def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * w + b
     """LayerNorm with the mean and rstd (1 / standard deviation) as one node each, so that each
@@ -726,7 +661,6 @@ def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * 
                   (w.data * r, -w.data * r, w.data * (xi.data - mu), (xi.data - mu) * r, 1.0))
             for xi, w, b in zip(x, weight, bias)]
 
-
 def fused_gelu(x):  # Part 1: 0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh())
     """GELU as one node per entry: with u = c (x + 0.044715 x^3) and t = tanh u,
     dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)."""
@@ -738,11 +672,9 @@ def fused_gelu(x):  # Part 1: 0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).ta
         out.append(Value(0.5 * v * (1 + t), (xi,), (grad,)))
     return out
 
-
 FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softmax,
                         cross_entropy=fused_cross_entropy, layernorm=fused_layernorm,
                         gelu=fused_gelu)
-
 
 # ------------------------------------------------------------------------------------------------
 # 2. The tape. backward() spends about half its time finding an order for the nodes (the
@@ -752,22 +684,24 @@ FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softma
 # losses), is also appended to a list; backward walks that list from its end. A node left off
 # would silently lose its gradient: that is why the recording hooks the making of every Value.
 
-
 @contextlib.contextmanager
 def recording():
     """Inside `with recording() as tape:`, every Value made is also appended to `tape`. Value
     is restored on the way out, however it is left (Ctrl-C included)."""
     tape, plain_init = [], Value.__init__
+    append = tape.append
 
-    def init(self, data, children=(), local_grads=()):
-        plain_init(self, data, children, local_grads)
-        tape.append(self)
+    def init(self, data, children=(), local_grads=()):  # Value.__init__, plus the append
+        self.data = data
+        self.grad = 0.0
+        self._children = children
+        self._local_grads = local_grads
+        append(self)
     Value.__init__ = init
     try:
         yield tape
     finally:
         Value.__init__ = plain_init
-
 
 def backward_on_tape(root, tape):
     """root.backward(), with the order taken from the tape root was made on: the same chain
@@ -777,7 +711,6 @@ def backward_on_tape(root, tape):
         grad = node.grad
         for child, local_grad in zip(node._children, node._local_grads):
             child.grad += local_grad * grad
-
 
 def train_step_fast(state, train_tokens, params, config, batch_size, max_steps, learning_rate):
     """Part 1's train_step with the fused ops and the tape: the same step, several times faster."""
@@ -791,65 +724,55 @@ def train_step_fast(state, train_tokens, params, config, batch_size, max_steps, 
     state["step"], state["position"] = step + 1, state["position"] + batch_size
     return loss.data
 
-
 # ------------------------------------------------------------------------------------------------
 # 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
 # given the parameters as floats and ops on floats, the same code computes the same numbers
 # without making a single Value: validation and sampling need only the numbers.
-
 
 def as_floats(params):
     """The parameters' numbers, in the same dict of lists as `params`."""
     return {name: [[v.data for v in row] if isinstance(row, list) else row.data for row in p]
             for name, p in params.items()}
 
-
 def float_linear(x, w):
     return [float_dot(row, x) for row in w]
-
 
 def float_layernorm(x, weight, bias, eps=1e-5):
     mu, r = mean_rstd(x, eps)
     return [w * (xi - mu) * r + b for xi, w, b in zip(x, weight, bias)]
 
-
 def float_gelu(x):
     return [0.5 * v * (1 + math.tanh(GELU_C * (v + 0.044715 * v * v * v))) for v in x]
-
 
 FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softmax,
                          cross_entropy=float_cross_entropy, layernorm=float_layernorm,
                          gelu=float_gelu)
 
-
 # ================================================================================================
 # Part 3: the tool
 #
-# Everything that makes the algorithm a program people can use on their own data: checkpoints,
-# a training loop that reports progress and survives Ctrl-C, gradcheck, the command line, and
-# a clear one-line message for every bad input.
+# What makes the algorithm a program people can use on their own data: limits, checkpoints, a
+# training loop that shows its progress and survives Ctrl-C, gradcheck, a look inside the
+# model, and the command line, where every bad input gets a clear one-line message.
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
 # Limits. Every number here is a Python object, so a model of 10 million parameters would need
-# gigabytes and days. Sizes are checked against these limits before anything is allocated,
-# from the flags or from a checkpoint, so no input can exhaust the machine's memory.
-
+# gigabytes and days. Sizes, from the flags or a checkpoint, are checked before anything is made.
 MAX_PARAMS = 1_000_000  # about 150 MB, with Adam's running averages
 MAX_EDGES = {"fused": 25_000_000, "plain": 5_000_000}  # one training step's graph: about 750 MB
 BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and per graph edge
-
+SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and checkpoints give
 
 def n_params(config):
     """The number of parameters init_params(config) makes, without making them."""
     e, v = config.n_embd, config.vocab_size
     return 2 * v * e + config.block_size * e + config.n_layer * (4 * e + 12 * e * e) + 2 * e
 
-
 def doc_edges(config, positions, ops_name):
-    """About how many edges the loss graph of one document of `positions` positions has, with
-    the "fused" or the "plain" ops (within 2% of graph_size, the tests check), counted op by
-    op: the linear layers' weights, then attention, which grows with the positions seen."""
+    """About how many edges the loss graph of a document of `positions` positions has with the
+    "fused" or the "plain" ops (within 2% of graph_size: tested), counted op by op: the linear
+    layers' weights, then attention, which grows with the positions seen."""
     e, h, v, n_layer = config.n_embd, config.n_head, config.vocab_size, config.n_layer
     s1 = positions * (positions + 1) // 2  # sum over positions of the positions seen
     s2 = positions * (positions + 1) * (2 * positions + 1) // 6  # ... and of their squares
@@ -859,63 +782,38 @@ def doc_edges(config, positions, ops_name):
     return (positions * (n_layer * (48 * e * e + 98 * e + 14) + 21 * e + 4 * e * v + 8 * v + 12)
             + n_layer * (8 * e + 10 * h) * s1 + 2)
 
-
-def seconds_per_edge(ops):
-    """This machine's speed with `ops`: the time to build and backpropagate a small graph, per
-    edge of it."""
-    config = GPTConfig(vocab_size=27, block_size=8)
-    params, start = init_params(config, random.Random(0)), time.time()
-    loss = batch_loss([[26, 0, 1, 2, 3, 4, 5, 26]], params, config, ops)
-    loss.backward()
-    return (time.time() - start) / graph_size(loss)[1]
-
-
-def duration(seconds):
-    """A length of time in words: "40 s", "3 h", "12 days"."""
-    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:,.0f} {unit}"
-    return f"{seconds:.1f} s"
-
-
 def check_config(config, batch_size=1, ops_name="fused"):
-    """Raise ValueError unless the sizes are positive, n_embd splits into the heads, and the
-    model and a training step on batch_size documents of block_size positions are within the
-    limits. The message says what they would cost (memory, time per step here) and what works."""
-    for name in ("n_layer", "n_head", "n_embd", "block_size"):
-        if not isinstance(getattr(config, name), int) or getattr(config, name) < 1:
-            raise ValueError(f"{name} must be a positive integer, not {getattr(config, name)!r}")
+    """Raise ValueError unless n_embd splits into the heads and the model and a training step on
+    batch_size documents are within the limits. The message says what they would cost (memory,
+    and time per step at this machine's speed, measured on a small graph) and what to lower."""
     if config.n_embd % config.n_head:
         raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
                          f"--n-head ({config.n_head})")
     n, edges = n_params(config), batch_size * doc_edges(config, config.block_size, ops_name)
     if n > MAX_PARAMS or edges > MAX_EDGES[ops_name]:
-        memory = n * BYTES["param"] + edges * BYTES[ops_name]
-        step = edges * seconds_per_edge(PLAIN if ops_name == "plain" else FUSED)
+        small, ops = GPTConfig(vocab_size=27, block_size=8), (PLAIN, FUSED)[ops_name == "fused"]
+        start = time.time()
+        loss = batch_loss([list(range(8))], init_params(small, random.Random(0)), small, ops)
+        loss.backward()
+        step = (time.time() - start) / graph_size(loss)[1] * edges
+        plain = ops_name == "plain"
         raise ValueError(
             f"this model ({n:,} parameters) would build about {edges:,} graph edges per training "
             f"step (batch {batch_size:,}, block_size {config.block_size:,}): about "
-            f"{memory / 1e9:,.1f} GB of memory and {duration(step)} per step here. microgpt allows "
-            f"{MAX_PARAMS:,} parameters and {MAX_EDGES[ops_name]:,} edges per step"
-            f"{' with --plain' if ops_name == 'plain' else ''}: lower --n-embd, --n-layer, "
-            f"--block-size or --batch-size" + (", or drop --plain" if ops_name == "plain" else ""))
-
+            f"{(n * BYTES['param'] + edges * BYTES[ops_name]) / 1e9:,.1f} GB of memory and "
+            f"{step / 60:,.1f} min per step here. microgpt allows {MAX_PARAMS:,} parameters and "
+            f"{MAX_EDGES[ops_name]:,} edges per step{' with --plain' * plain}: lower --n-embd, "
+            f"--n-layer, --block-size or --batch-size{', or drop --plain' * plain}")
 
 # ------------------------------------------------------------------------------------------------
 # Checkpoints: the model and everything needed to resume training, as JSON. Python writes each
 # float with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
 
-
 def save_checkpoint(path, params, config, chars, state):
-    """Write the model and training state to `path`, via a temporary file renamed into place,
-    so a crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
-    ckpt = {"format": "microgpt", "version": 1,
-            "config": {k: getattr(config, k)
-                       for k in ("n_layer", "n_head", "n_embd", "block_size")},
-            "chars": "".join(chars),
-            "params": {name: [[v.data for v in row] if isinstance(row, list) else row.data
-                              for row in p] for name, p in params.items()},
-            **state}
+    """Write the model and training state to `path` through a temporary file renamed into place,
+    so that a crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
+    ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
+            "chars": "".join(chars), "params": as_floats(params), **state}
     try:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
         try:
@@ -928,28 +826,29 @@ def save_checkpoint(path, params, config, chars, state):
     except OSError as e:
         raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
 
-
-def number(value, name, low, high, integer=False):
-    """`value` if it is a number (an int, if `integer`) from low to high; else ValueError."""
+def number(value, name, low, high=math.inf, integer=False):
+    """`value` if it is a number (an int, if `integer`) from low to high; else a ValueError."""
     if (isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
-            or not low <= value <= high):  # false for NaN, and for infinities beyond the range
-        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} from "
-                         f"{low:,} to {high:,}, not {str(value)[:40]}")
+            or not low <= value <= high):  # false for NaN
+        low, high = (f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high))
+        within = f"from {low} to {high}" if high != "inf" else f"of at least {low}"
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} {within}, "
+                         f"not {str(value)[:40]}")
     return value
 
-
-def field(mapping, key, name=""):
-    """mapping[key], or a ValueError that names what is missing."""
-    if not isinstance(mapping, dict) or key not in mapping:
-        raise ValueError(f"{name}{key} is missing")
-    return mapping[key]
-
+def shaped(value, template, name, low, high):
+    """`value` if it has the shape of `template` (nested lists of numbers) and its numbers are
+    from low to high (converted to floats); else a ValueError."""
+    if not isinstance(template, list):
+        return float(number(value, name, low, high))
+    if not isinstance(value, list) or len(value) != len(template):
+        raise ValueError(f"{name} does not have the shape its config gives")
+    return [shaped(v, t, name, low, high) for v, t in zip(value, template)]
 
 def load_checkpoint(path):
-    """Read a checkpoint written by save_checkpoint: returns (params, config, chars, state).
-    Every field is checked before it is used: a ValueError names the first one that is missing,
-    of the wrong type, out of range (weights within 1e6, sizes within the limits) or of the
-    wrong shape."""
+    """Read a checkpoint written by save_checkpoint: (params, config, chars, state). Every field
+    is checked before it is used: a ValueError names the first one that is missing, of the wrong
+    type, out of range (weights within 1e6, sizes within the limits) or of the wrong shape."""
     try:
         with open(path, encoding="utf-8") as f:
             ckpt = json.load(f)
@@ -963,42 +862,40 @@ def load_checkpoint(path):
     if ckpt.get("version") != 1 or isinstance(ckpt.get("version"), bool):
         raise ValueError(f"{path} is checkpoint version {ckpt.get('version')!r}; "
                          f"this microgpt reads version 1")
+
+    def get(key, within=ckpt, name=""):
+        if not isinstance(within, dict) or key not in within:
+            raise ValueError(f"{name}{key} is missing")
+        return within[key]
     try:
-        chars = field(ckpt, "chars")
+        chars = get("chars")
         if not isinstance(chars, str) or not chars or len(set(chars)) < len(chars):
             raise ValueError("chars must be a string of different characters")
-        sizes = {k: number(field(field(ckpt, "config"), k, "config."), f"config.{k}", 1, 10 ** 9,
-                           integer=True) for k in ("n_layer", "n_head", "n_embd", "block_size")}
-        config = GPTConfig(vocab_size=len(chars) + 1, **sizes)
+        config = GPTConfig(len(chars) + 1, **{k: number(get(k, get("config"), "config."),
+                                                        f"config.{k}", 1, 10 ** 9, True)
+                                              for k in SIZES})
         check_config(config)
-        params, saved = init_params(config, random.Random(0)), field(ckpt, "params")
+        params, saved = init_params(config, random.Random(0)), get("params")
         if not isinstance(saved, dict) or set(saved) != set(params):
             raise ValueError(f"params must hold exactly the parameters of its config: "
                              f"{', '.join(params)}")
-        for name, p in params.items():
-            rows, saved_rows = (p, saved[name]) if isinstance(p[0], list) else ([p], [saved[name]])
-            if (not isinstance(saved_rows, list) or len(saved_rows) != len(rows)
-                    or any(not isinstance(r, list) or len(r) != len(row)
-                           for row, r in zip(rows, saved_rows))):
-                raise ValueError(f"params.{name} does not have the shape its config gives")
-            for row, saved_row in zip(rows, saved_rows):
-                for value, x in zip(row, saved_row):
-                    value.data = float(number(x, f"a weight of params.{name}", -10 ** 6, 10 ** 6))
+        template = as_floats(params)
+        numbers = {k: shaped(saved[k], template[k], f"params.{k}", -10 ** 6, 10 ** 6)
+                   for k in params}
+        for value, x in zip(parameters(params), parameters(numbers)):
+            value.data = x
         n = n_params(config)
-        state = {"seed": number(field(ckpt, "seed"), "seed", -2 ** 63, 2 ** 63 - 1, True),
-                 "step": number(field(ckpt, "step"), "step", 0, 10 ** 12, True),
-                 "position": number(field(ckpt, "position"), "position", 0, 10 ** 18, True)}
-        for k, low in (("adam_m", -1e300), ("adam_v", 0)):
-            moments = field(ckpt, k)
-            if not isinstance(moments, list) or len(moments) != n:
-                raise ValueError(f"{k} must be a list of {n:,} numbers, one per parameter")
-            state[k] = [float(number(x, k, low, 1e300)) for x in moments]
+        state = {"seed": number(get("seed"), "seed", -2 ** 63, 2 ** 63 - 1, True),
+                 "step": number(get("step"), "step", 0, 10 ** 12, True),
+                 "position": number(get("position"), "position", 0, 10 ** 18, True),
+                 "adam_m": shaped(get("adam_m"), [0.0] * n, "adam_m", -1e300, 1e300),
+                 "adam_v": shaped(get("adam_v"), [0.0] * n, "adam_v", 0, 1e300)}
         history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
-        train, val = field(history, "train", "history."), field(history, "val", "history.")
-        if not isinstance(train, list) or not isinstance(val, list) or len(train) > state["step"]:
-            raise ValueError("history must hold a train loss per step done, and the val losses")
-        if not all(isinstance(pair, list) and len(pair) == 2 for pair in val):
-            raise ValueError("history.val must hold [step, val loss] pairs")
+        train, val = get("train", history, "history."), get("val", history, "history.")
+        if (not isinstance(train, list) or len(train) > state["step"] or not isinstance(val, list)
+                or not all(isinstance(pair, list) and len(pair) == 2 for pair in val)):
+            raise ValueError("history must hold a train loss per step done, and [step, val loss] "
+                             "pairs")
         state["history"] = {
             "train": [float(number(x, "a train loss of history", 0, 10 ** 6)) for x in train],
             "val": [[number(step, "a step of history.val", 1, state["step"], True),
@@ -1008,22 +905,19 @@ def load_checkpoint(path):
         raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
     return params, config, chars, state
 
-
 # ------------------------------------------------------------------------------------------------
-# Progress: anything that can take more than a few seconds keeps one line up to date in place, on
-# a terminal or in a notebook (where a carriage return also rewrites the line), and prints
-# nothing extra when the output goes to a file or a pipe.
-
+# Progress: anything that can take more than a few seconds keeps a status line up to date in
+# place on a terminal or in a notebook (where a carriage return also rewrites the line), and
+# prints nothing extra to a file or a pipe.
 
 def status(text, show):
     """If `show`, write `text` over the current line and go back to its start; "" erases it."""
     if show:
         print("\r" + text.ljust(24) + "\r", end="", flush=True)
 
-
 def progress(items, what, show):
-    """Yield the items of the list `items`, keeping the status line "what 340/1000" up to date
-    (at most ten times a second), and erase it at the end."""
+    """Yield the items of the list `items`, with the status line "what 340/1000" kept up to date
+    (at most ten times a second), and erased at the end."""
     last = 0.0
     for i, item in enumerate(items):
         if time.time() - last > 0.1:
@@ -1032,27 +926,29 @@ def progress(items, what, show):
         yield item
     status("", show)
 
-
 # ------------------------------------------------------------------------------------------------
-# The training loop: Part 1's train_step, repeated, with progress lines, a validation loss every
-# so often (saved to the checkpoint then), and Ctrl-C stopping it cleanly between two steps.
-
+# The training loop: Part 2's train_step_fast (Part 1's train_step with --plain), repeated, with
+# progress lines, a validation loss every so often (saved to the checkpoint then), and Ctrl-C
+# stopping it cleanly between two steps.
 
 def numbers_and_ops(params, plain):
     """What validation, sampling and explain compute with: Part 1's ops on the Values with
     --plain, else floats (Part 2's no-graph ops on the parameters' numbers)."""
     return (params, PLAIN) if plain else (as_floats(params), FLOATS)
 
+def validate(params, config, val_tokens, args):
+    """The val loss (nats per token), with a status line while it is computed."""
+    numbers, ops = numbers_and_ops(params, args.plain)
+    return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
 
-def train(params, config, train_tokens, val_tokens, state, args, save=None):
+def train(params, config, train_tokens, val_tokens, state, args, save):
     """Train `params` in place from state["step"] to args.max_steps (see init_state for state;
-    state["history"] gets each step's train loss and each validation loss).
-
-    save(state) is called at each evaluation. Ctrl-C finishes the current step and stops.
-    Returns True if stopped by Ctrl-C. Raises FloatingPointError if the loss is NaN or infinite.
-    """
+    state["history"] gets each step's train loss and each validation loss), calling save(state)
+    at each validation. Returns True if Ctrl-C stopped it, after finishing the step it was in.
+    Raises FloatingPointError if the loss becomes NaN or infinite."""
     interrupted = []
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
+    hyper = (args.batch_size, args.max_steps, args.learning_rate)
     try:
         first, t0, tokens = state["step"], time.time(), 0
         while state["step"] < args.max_steps and not interrupted:
@@ -1060,13 +956,11 @@ def train(params, config, train_tokens, val_tokens, state, args, save=None):
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
             batch = get_batch(train_tokens, state["seed"], state["position"], args.batch_size)
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
-            try:
-                if args.plain:  # Part 1's step: the plain ops and backward()'s sort
-                    loss = train_step(state, train_tokens, params, config, PLAIN,
-                                      args.batch_size, args.max_steps, args.learning_rate)
-                else:  # Part 2's: the fused ops and the tape
-                    loss = train_step_fast(state, train_tokens, params, config, args.batch_size,
-                                           args.max_steps, args.learning_rate)
+            try:  # Part 1's step with --plain, else Part 2's: the fused ops and the tape
+                if args.plain:
+                    loss = train_step(state, train_tokens, params, config, PLAIN, *hyper)
+                else:
+                    loss = train_step_fast(state, train_tokens, params, config, *hyper)
             except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
                 loss = math.inf
             if not math.isfinite(loss):
@@ -1079,13 +973,11 @@ def train(params, config, train_tokens, val_tokens, state, args, save=None):
                 line = (f"step {step:5d}/{args.max_steps} | train loss {loss:.4f} | "
                         f"{rate:,.0f} tok/s")
                 if evaluating:
-                    numbers, ops = numbers_and_ops(params, args.plain)
-                    val = evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
+                    val = validate(params, config, val_tokens, args)
                     if math.isfinite(val):  # NaN if the file is too small to hold any out
                         state["history"]["val"].append([step, val])
                     line += f" | val loss {val:.4f}"
-                    if save:
-                        save(state)
+                    save(state)
                 print(line, flush=True)
                 t0, tokens = time.time(), 0
     finally:
@@ -1093,33 +985,28 @@ def train(params, config, train_tokens, val_tokens, state, args, save=None):
         status("", args.progress)
     return bool(interrupted)
 
-
 def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
-    """Largest relative error between backpropagated gradients and central finite differences,
-    (L(p + h) - L(p - h)) / 2h, over n parameters (sampled among those with a gradient) of the
-    loss on `docs`. Returns (largest error, parameters checked). Near 1e-7 or below means the
+    """The largest relative error between backpropagated gradients and central finite
+    differences, (L(p + h) - L(p - h)) / 2h, over n parameters (drawn among those with a
+    gradient) of the loss on `docs`; and how many were checked. Near 1e-7 or below means the
     autograd and the model agree."""
     with recording() as tape:  # backpropagate as training does: with the sort, or the tape
         loss = batch_loss(docs, params, config, ops)
     loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
-    worst = 0.0
-    with_grad = [p for p in parameters(params) if p.grad]
-    for p in progress(rng.sample(with_grad, min(n, len(with_grad))), "gradcheck", show):
-        old = p.data
-        p.data = old + h
-        up = batch_loss(docs, params, config, ops).data
-        p.data = old - h
-        down = batch_loss(docs, params, config, ops).data
+    worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
+    checked = rng.sample(with_grad, min(n, len(with_grad)))
+    for p in progress(checked, "gradcheck", show):
+        old, losses = p.data, []
+        for p.data in (old + h, old - h):
+            losses.append(batch_loss(docs, params, config, ops).data)
         p.data = old
-        numeric = (up - down) / (2 * h)
+        numeric = (losses[0] - losses[1]) / (2 * h)
         worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
-    return worst, min(n, len(with_grad))
-
+    return worst, len(checked)
 
 # ------------------------------------------------------------------------------------------------
 # Looking inside: what the model predicts at each position and where its heads look, what
 # simpler models score on the same data, and how the loss fell.
-
 
 def explain(text, params, config, chars, ops):
     """What the model makes of BOS + text: a list with one dict per position pos (len(text) + 1
@@ -1140,13 +1027,11 @@ def explain(text, params, config, chars, ops):
                      "surprise": float(ops.cross_entropy(logits, tokens[pos + 1]))})
     return rows
 
-
 def show(token, chars):
     """A token as one visible character: BOS as ⏎ (as a next token, it ends the document)."""
     if token == len(chars):
         return "⏎"
     return {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
-
 
 def print_explain(rows, chars, width=80):
     """Print explain()'s rows: a line per position, then each layer's attention, heads side by
@@ -1162,18 +1047,17 @@ def print_explain(rows, chars, width=80):
     per_line = max(1, (width + 3) // (cell + 3))
     print("attention, each row a position, each column one it can see (a row sums to 100%):"
           "\n· under 20%  ░ 20-40%  ▒ 40-60%  ▓ 60-80%  █ 80% or more")
-    for layer in range(len(rows[0]["attn"])):
-        for first in range(0, len(rows[0]["attn"][layer]), per_line):
-            heads = range(first, min(first + per_line, len(rows[0]["attn"][layer])))
-            grid = [[f"layer {layer} head {h}" for h in heads], ["  " + labels for _ in heads]]
+    for layer, heads in enumerate(rows[0]["attn"]):
+        for first in range(0, len(heads), per_line):
+            shown = range(first, min(first + per_line, len(heads)))
+            grid = [[f"layer {layer} head {h}" for h in shown], ["  " + labels for _ in shown]]
             grid += [[show(r["read"], chars) + " " + " ".join("·░▒▓█"[min(4, int(w * 5))]
                                                            for w in r["attn"][layer][h])
-                      for h in heads] for r in rows]
+                      for h in shown] for r in rows]
             print("\n".join("   ".join(g.ljust(cell) for g in line).rstrip() for line in grid))
     mean = sum(r["surprise"] for r in rows) / len(rows)
     print(f"mean surprise {mean:.4f} nats per character over {len(rows)} predictions "
           f"(perplexity {math.exp(mean):.2f})")
-
 
 def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
     """The mean loss (nats per token) on val_tokens of counting, as makemore begins: the chance
@@ -1186,7 +1070,6 @@ def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
     losses = [math.log((totals[a] + vocab_size) / (pairs[a, b] + 1))
               for t in val_tokens for a, b in zip(t, t[1:block_size + 1])]
     return sum(losses) / len(losses) if losses else math.nan
-
 
 def loss_chart(history, steps, rows=9, cols=60):
     """The loss curve as at most rows + 3 lines of at most cols + 7 characters: the train loss
@@ -1215,97 +1098,37 @@ def loss_chart(history, steps, rows=9, cols=60):
     lines.append(" " * 7 + str(first).ljust(len(means) - len(str(steps))) + str(steps))
     return lines
 
-
 # ------------------------------------------------------------------------------------------------
 # Command line: flags named as in makemore. Every bad input ends in one line on stderr,
 # "microgpt: error: ...", and exit status 2, with nothing overwritten.
-
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file of "
                                      "documents (one per line) and sample new ones.")
     arg = parser.add_argument
-    arg("--input-file", "-i", default=None,
-        help="UTF-8 text, one document per line (default: names.txt beside microgpt.py)")
-    arg("--max-steps", type=int, default=1200, help="total training steps (default: 1200)")
+    arg("--input-file", "-i", help="UTF-8 text, one document per line (default: names.txt)")
+    arg("--max-steps", type=int, default=1200, help="training steps (default: 1200)")
     arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
-    arg("--n-layer", type=int, default=GPTConfig.n_layer,
-        help=f"transformer blocks (default: {GPTConfig.n_layer})")
-    arg("--n-head", type=int, default=GPTConfig.n_head,
-        help=f"attention heads per block (default: {GPTConfig.n_head})")
-    arg("--n-embd", type=int, default=GPTConfig.n_embd,
-        help=f"embedding width, a multiple of --n-head (default: {GPTConfig.n_embd})")
-    arg("--block-size", type=int, default=None,
-        help="longest sequence; longer documents are cut (default: longest document + 1)")
+    arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
+    arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
+    arg("--n-embd", type=int, default=12, help="embedding width, a multiple of --n-head (12)")
+    arg("--block-size", type=int, help="longest sequence (default: longest document + 1)")
     arg("--batch-size", "-b", type=int, default=8, help="documents per step (default: 8)")
-    arg("--learning-rate", "-l", type=float, default=0.015,
-        help="peak Adam learning rate (default: 0.015)")
-    arg("--eval-every", type=int, default=600,
-        help="steps between validation losses (default: 600)")
+    arg("--learning-rate", "-l", type=float, default=0.015, help="peak Adam learning rate (0.015)")
+    arg("--eval-every", type=int, default=600, help="steps between val losses (default: 600)")
     arg("--num-samples", type=int, default=20, help="samples to print at the end (default: 20)")
-    arg("--temperature", type=float, default=1.0,
-        help="sampling temperature; 0 is greedy (default: 1)")
-    arg("--top-k", type=int, default=None, help="sample only from the k most likely characters")
+    arg("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy")
+    arg("--top-k", type=int, help="sample only from the k most likely characters")
     arg("--prompt", default="", help="every sample starts with this text")
-    arg("--out", "-o", default=None, help="save the model here (JSON checkpoint)")
+    arg("--out", "-o", help="save the model here (JSON checkpoint)")
     arg("--resume", action="store_true", help="continue training the checkpoint in --out")
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
-    arg("--gradcheck", action="store_true",
-        help="compare backprop gradients with finite differences, then exit")
-    arg("--explain", metavar="TEXT", default=None,
-        help="show what the model predicts at each character of TEXT, and where it looks")
-    arg("--plain", action="store_true",
-        help="compute with Part 1's plain ops only: the same numbers, several times slower")
-    parser.set_defaults(progress=False)  # main() sets it: status lines on a terminal or notebook
+    arg("--gradcheck", action="store_true", help="check backprop against finite differences")
+    arg("--explain", metavar="TEXT", help="show what the model predicts at each character of TEXT")
+    arg("--plain", action="store_true", help="use only Part 1's plain ops (same numbers, slower)")
     # one line on stderr, no usage block: the message says what to fix
     parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
     return parser
-
-
-def check_args(args):
-    """Raise ValueError for flags that cannot work, before anything is read or written."""
-    for flag in ("max_steps", "batch_size", "eval_every", "block_size"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1, "
-                             f"not {getattr(args, flag)}")
-    if not 0 <= args.num_samples <= 100_000:
-        raise ValueError(f"--num-samples must be from 0 to 100,000, not {args.num_samples:,}")
-    if not 0 < args.learning_rate < math.inf:
-        raise ValueError(f"--learning-rate must be a positive number, not {args.learning_rate}")
-    if not 0 <= args.temperature < math.inf:
-        raise ValueError(f"--temperature must be 0 (greedy) or a positive number, "
-                         f"not {args.temperature}")
-    if not -2 ** 63 <= args.seed < 2 ** 63:
-        raise ValueError(f"--seed must be from -2**63 to 2**63 - 1, not {args.seed}")
-    if args.top_k is not None and args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, not {args.top_k}")
-    if (args.resume or args.sample_only) and not args.out:
-        raise ValueError("--resume and --sample-only need the checkpoint: give it with --out FILE")
-    if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
-        raise ValueError(f"{args.out} already exists: continue it with --resume, "
-                         f"or choose another --out")
-    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
-        raise ValueError(f"cannot save to {args.out}: its directory does not exist")
-
-
-def read_docs(path):
-    """load_docs(path), with a ValueError that says what to do if it cannot be read or is empty."""
-    try:
-        docs = load_docs(path)
-    except FileNotFoundError:
-        raise ValueError(f"input file {path} does not exist: give a text file with one document "
-                         f"per line with --input-file")
-    except IsADirectoryError:
-        raise ValueError(f"{path} is a directory: give a text file with one document per line")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}): "
-                         f"save it as UTF-8")
-    except OSError as e:
-        raise ValueError(f"cannot read {path}: {e.strerror}")
-    if not docs:
-        raise ValueError(f"{path} has no documents: it is empty or has only blank lines")
-    return docs
-
 
 def check_text(flag, text, chars, longest):
     """Raise ValueError unless `text` (given with `flag`) uses only `chars` and is at most
@@ -1317,12 +1140,39 @@ def check_text(flag, text, chars, longest):
         raise ValueError(f"{flag} is {len(text)} characters, longer than block_size allows "
                          f"({longest})")
 
+def check_args(args):
+    """Raise ValueError for flags that cannot work, before anything is read or written."""
+    for flag in ("max_steps", "batch_size", "eval_every", "n_layer", "n_head", "n_embd",
+                 "block_size", "top_k"):
+        if getattr(args, flag) is not None:
+            number(getattr(args, flag), "--" + flag.replace("_", "-"), 1, integer=True)
+    number(args.num_samples, "--num-samples", 0, 100_000, integer=True)
+    number(args.temperature, "--temperature", 0, 10 ** 6)
+    number(args.seed, "--seed", -2 ** 63, 2 ** 63 - 1, integer=True)
+    if not 0 < args.learning_rate < math.inf:
+        raise ValueError(f"--learning-rate must be a positive number, not {args.learning_rate}")
+    if (args.resume or args.sample_only) and not args.out:
+        raise ValueError("--resume and --sample-only need the checkpoint: give it with --out FILE")
+    if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
+        raise ValueError(f"{args.out} already exists: continue it with --resume, "
+                         f"or choose another --out")
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise ValueError(f"cannot save to {args.out}: its directory does not exist")
 
 def prepare(args):
-    """Read the data and build the model, or load it from the checkpoint in --out.
-    Returns (docs, params, config, chars, state); raises ValueError for bad input."""
+    """Check the flags, read the data, and build the model or load it from the checkpoint in
+    --out. Returns (docs, params, config, chars, state); raises ValueError for bad input."""
     check_args(args)
-    docs = read_docs(args.input_file)
+    try:
+        docs = load_docs(args.input_file)
+    except OSError as e:  # no such file, a directory, no permission
+        raise ValueError(f"cannot read {args.input_file} ({e.strerror}): give a UTF-8 text file "
+                         f"with one document per line with --input-file")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{args.input_file} is not UTF-8 text ({e.reason} at byte {e.start}): "
+                         f"save it as UTF-8")
+    if not docs:
+        raise ValueError(f"{args.input_file} has no documents: it is empty or has only blank lines")
     n_train = len(docs) - min(1000, len(docs) // 10)  # as split_docs will split them
     if args.batch_size > n_train and not args.sample_only:
         raise ValueError(f"--batch-size {args.batch_size:,} is more than the {n_train:,} "
@@ -1338,9 +1188,8 @@ def prepare(args):
     else:
         chars = sorted(set("".join(docs)))
         longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs
-        config = GPTConfig(vocab_size=len(chars) + 1, block_size=min(args.block_size or longest,
-                                                                     longest),
-                           n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd)
+        config = GPTConfig(len(chars) + 1, min(args.block_size or longest, longest),
+                           args.n_layer, args.n_head, args.n_embd)
         check_config(config, args.batch_size, ops_name)  # before anything big is made
         params = init_params(config, random.Random(args.seed))
         state = {**init_state(params, args.seed), "history": {"train": [], "val": []}}
@@ -1348,7 +1197,6 @@ def prepare(args):
     if args.explain is not None:
         check_text("--explain", args.explain, chars, config.block_size - 1)
     return docs, params, config, chars, state
-
 
 def run(args):
     """The program: prepare, train (unless --sample-only), report, sample, explain. Returns the
@@ -1358,23 +1206,21 @@ def run(args):
     train_docs, val_docs = split_docs(docs, state["seed"])
     print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
-    if args.block_size and args.block_size > config.block_size and not args.sample_only \
-            and not args.resume:
+    if (args.block_size or 0) > config.block_size and not (args.sample_only or args.resume):
         print(f"block_size {args.block_size:,} is more than the longest document needs: "
               f"using {config.block_size}")
     cut = sum(len(d) >= config.block_size for d in docs)
     if cut:
         print(f"block_size {config.block_size}: {cut} documents longer than "
               f"{config.block_size - 1} characters are cut")
-    print(f"model: {len(parameters(params))} parameters, n_layer {config.n_layer}, "
+    print(f"model: {n_params(config)} parameters, n_layer {config.n_layer}, "
           f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
     # documents with characters outside a loaded model's vocabulary are skipped
     train_tokens = [tokenize(d, chars) for d in train_docs if set(d) <= set(chars)]
     val_tokens = [tokenize(d, chars) for d in val_docs if set(d) <= set(chars)]
     if args.gradcheck:
         err, n = gradcheck(params, config, PLAIN if args.plain else FUSED, train_tokens[:4],
-                           random.Random(args.seed),
-                           show=args.progress)
+                           random.Random(args.seed), show=args.progress)
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model, False
     interrupted = False
@@ -1385,9 +1231,8 @@ def run(args):
                                   for o in (PLAIN, FUSED))
             print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
                   f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
-        baselines = {"uniform guessing": math.log(config.vocab_size),
-                     "bigram counts": bigram_loss(train_tokens, val_tokens, config.vocab_size,
-                                                  config.block_size)}
+        baselines = {"uniform guessing": math.log(config.vocab_size), "bigram counts":
+                     bigram_loss(train_tokens, val_tokens, config.vocab_size, config.block_size)}
         if val_tokens:
             print("val loss of simpler models: " + ", ".join(
                 f"{name} {loss:.4f}" for name, loss in baselines.items()))
@@ -1396,8 +1241,7 @@ def run(args):
             if args.out:
                 save_checkpoint(args.out, params, config, chars, state)
         interrupted = train(params, config, train_tokens, val_tokens, state, args, save)
-        numbers, ops = numbers_and_ops(params, args.plain)
-        val = evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
+        val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
         if step == args.max_steps and val_tokens and history["val"][-1:] != [[step, val]]:
             history["val"].append([step, val])
@@ -1425,7 +1269,6 @@ def run(args):
         print_explain(explain(args.explain, numbers, config, chars, ops), chars)
     return model, interrupted
 
-
 def main(argv=None):
     """Run the program on the command-line arguments `argv` (default: sys.argv[1:]). Returns the
     model (a namespace: params, config, chars, state), or None after an error in a notebook."""
@@ -1437,7 +1280,7 @@ def main(argv=None):
         argv = [] if argv is None else argv
     args = parser.parse_args(argv)
     args.input_file = args.input_file or os.path.join(here, "names.txt")
-    args.progress = notebook or sys.stdout.isatty()
+    args.progress = notebook or sys.stdout.isatty()  # status lines on a terminal or notebook
     # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
     # is done with; its cycle collector would only rescan the tens of thousands of live Values
     # of each step again and again. (PyPy has no reference counting: its own collector is best
@@ -1461,7 +1304,6 @@ def main(argv=None):
     if interrupted and not notebook:
         sys.exit(130)  # the shell's code for "stopped by Ctrl-C"
     return model
-
 
 if __name__ == "__main__":
     model = main()  # in a notebook, the next cell can use it: sample(model.params, ...)

@@ -193,16 +193,16 @@ class CliTest(unittest.TestCase):
         }
         d, ck = self.data, self.ckpt
         rows = {
-            "missing input": (["-i", os.path.join(self.dir, "nope.txt")], "does not exist"),
-            "directory": (["-i", self.dir], "is a directory"),
+            "missing input": (["-i", os.path.join(self.dir, "nope.txt")], "No such file"),
+            "directory": (["-i", self.dir], "Is a directory"),
             "unreadable": (["-i", "/proc/self/mem"], "cannot read"),
             "empty file": (["-i", files["empty"]], "no documents"),
             "blank lines only": (["-i", files["blank"]], "no documents"),
             "not utf-8": (["-i", files["latin1"]], "not UTF-8"),
             "n_embd % n_head": (["-i", d, "--n-embd", 10, "--n-head", 4], "divisible"),
-            "n_layer 0": (["-i", d, "--n-layer", 0], "n_layer"),
-            "n_head 0": (["-i", d, "--n-head", 0], "n_head"),
-            "n_embd negative": (["-i", d, "--n-embd", -8], "n_embd"),
+            "n_layer 0": (["-i", d, "--n-layer", 0], "--n-layer must be an integer of at least 1"),
+            "n_head 0": (["-i", d, "--n-head", 0], "--n-head"),
+            "n_embd negative": (["-i", d, "--n-embd", -8], "--n-embd"),
             "block_size 0": (["-i", d, "--block-size", 0], "--block-size"),
             "batch size 0": (["-i", d, "-b", 0], "--batch-size"),
             "max steps 0": (["-i", d, "--max-steps", 0], "--max-steps"),
