@@ -795,13 +795,15 @@ def check_config(config, batch_size=1, ops_name="fused"):
         start = time.time()
         loss = batch_loss([list(range(8))], init_params(small, random.Random(0)), small, ops)
         loss.backward()
-        step = (time.time() - start) / graph_size(loss)[1] * edges
+        seconds = (time.time() - start) / graph_size(loss)[1] * edges  # for a step of this model
+        took = next((f"{seconds / s:,.0f} {unit}" for unit, s in (("days", 86400), ("h", 3600),
+                     ("min", 60)) if seconds >= s), f"{seconds:.1f} s")
         plain = ops_name == "plain"
         raise ValueError(
             f"this model ({n:,} parameters) would build about {edges:,} graph edges per training "
             f"step (batch {batch_size:,}, block_size {config.block_size:,}): about "
             f"{(n * BYTES['param'] + edges * BYTES[ops_name]) / 1e9:,.1f} GB of memory and "
-            f"{step / 60:,.1f} min per step here. microgpt allows {MAX_PARAMS:,} parameters and "
+            f"{took} per step here. microgpt allows {MAX_PARAMS:,} parameters and "
             f"{MAX_EDGES[ops_name]:,} edges per step{' with --plain' * plain}: lower --n-embd, "
             f"--n-layer, --block-size or --batch-size{', or drop --plain' * plain}")
 
