@@ -7,13 +7,13 @@ at a time from those probabilities to write new text. `python microgpt.py` train
 names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 50-563: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
+  Part 1, lines 50-581: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
           model, the loss, learning (gradient descent, then Adam), the training step, sampling,
           and all of it put together. Stop at the end of Part 1 on a first read: it is a
           complete GPT that trains.
-  Part 2, lines 564-750: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 582-770: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed.
-  Part 3, lines 751-1309: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 771-1331: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, looking inside the model, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -99,14 +99,17 @@ def tokenize(doc, chars):
 # that lowers the loss, so we need the gradient: for each parameter, the derivative of the loss
 # with respect to it. The loss is computed by a few simple operations (+, *, exp, ...) whose
 # derivatives we know. Each result is a Value that remembers its inputs (its children) and the
-# derivative of itself with respect to each input (its local gradients); it is their parent.
-# Together they form a graph, from the parameters (leaves: no children) to the loss (the root).
+# derivative of itself with respect to each input (its local gradients): a partial derivative,
+# how the result moves when that one input moves and the others stay fixed. The result is its
+# inputs' parent. Together they form a graph, from the parameters (leaves: no children) to the
+# loss (the root).
 #
 # The chain rule gives the rest: the gradient of the loss with respect to a Value is the sum,
-# over its parents, of (the parent's gradient) x (the parent's local gradient for it). For
-# example, with c = a * b and L = c + a, `a` reaches L along two paths, through c and directly:
-# dL/da = dL/dc * dc/da + dL/dL * 1 = 1 * b + 1 * 1. backward() applies this rule from the root
-# back to the leaves (backpropagation):
+# over its parents, of (the parent's gradient) x (the parent's local gradient for it): a small
+# change in the Value moves each parent by its local gradient times that change, and what the
+# parents' moves do to the loss adds up. For example, with c = a * b and L = c + a, `a` reaches
+# L along two paths, through c and directly: dL/da = dL/dc * dc/da + dL/dL * 1 = 1 * b + 1 * 1.
+# backward() applies this rule from the root back to the leaves (backpropagation):
 #     a, b = Value(2.0), Value(3.0)
 #     L = a * b + a
 #     L.backward()  # now a.grad == 4.0 (b + 1) and b.grad == 2.0 (a)
@@ -175,18 +178,27 @@ class Value:
 
     def backward(self):
         """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
-        per graph (a second call would hand the same gradients on again). A parameter is a leaf
-        of every graph it is used in, so its grad adds up over graphs: set it back to 0 between
-        training steps (the optimizer's step does).
+        per graph: the inner nodes keep their grads, so a second call would add wrong amounts.
+        A parameter is a leaf of every graph it is used in, so its grad adds up over graphs: set
+        it back to 0 between training steps (the optimizer's step does).
 
-        First, list the nodes in topological order: each one after all the nodes it was computed
-        from. Written recursively, that is: visit(v) = if v is not seen yet, mark it seen, visit
-        each of its children, then append v. The loop below does the same walk with a list as
-        its stack, because a recursive walk makes one nested call per level of the graph, and a
-        long sum (each + one more level) in a bigger model or batch would pass Python's limit of
-        1,000 nested calls. Leaves are left out of the order: they have no children to hand a
-        gradient to (they still receive theirs). Then, from self back to the leaves, each node
-        hands its gradient to its children.
+        First, sort the nodes into topological order: each one after all the nodes it was
+        computed from. The short way to write that is recursive:
+
+            order, seen = [], set()
+            def visit(v):
+                if v not in seen:
+                    seen.add(v)
+                    for child in v._children:
+                        visit(child)
+                    order.append(v)  # after all of its children
+            visit(self)
+
+        The loop below does the same walk with a list as its stack: a recursive walk makes one
+        nested call per level of the graph, and a long sum (each + one more level) in a bigger
+        model or batch would pass Python's limit of 1,000 nested calls. Leaves are left out of
+        the order: they have no children to hand a gradient to (they still receive theirs).
+        Then, from self back to the leaves, each node hands its gradient to its children.
         """
         order, seen = [], set()
         stack = [(self, False)]
@@ -271,8 +283,10 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # attention lets the token gather information from the tokens before it, then an MLP
 # (multi-layer perceptron: two linear layers with a GELU between) works on it alone. Each adds
 # its result to the vector, x = x + f(x), rather than replacing it: the residual connection.
-# A + hands its gradient on unchanged (local gradient 1), so this is a straight path along
-# which the gradient reaches the early layers undiminished. A LayerNorm comes before each. At
+# Backpropagation multiplies local gradients along every path, so through many layers a
+# gradient can shrink towards 0 or blow up; a + hands its gradient on unchanged (local
+# gradient 1), so the residual adds make a straight path along which it reaches the early
+# layers undiminished. A LayerNorm comes before each block. At
 # the end, after one more LayerNorm, `lm_head` (the language-model head, a linear layer) turns
 # the vector into one logit per token of the vocabulary.
 
@@ -331,8 +345,8 @@ def empty_cache(config):
     return [([], []) for _ in range(config.n_layer)]
 
 def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
-    """Read the token id `token` at position `pos`; return vocab_size logits (Values) for the
-    token that comes next.
+    """Read the token id `token` at position `pos`; return vocab_size logits for the token that
+    comes next (Values; floats with Part 2's FLOATS ops).
 
     kv_cache holds, per layer, the keys and values (attention's words, explained below: not the
     class Value) of this document's earlier positions; this position's are appended to it.
@@ -346,11 +360,7 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
     a token (one of 27) -> [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits.
     """
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
-    head_dim = config.n_embd // config.n_head
-    # q.k sums head_dim products: if their entries are of about unit size and unrelated, it
-    # spreads like sqrt(head_dim). Dividing by that keeps the scores' scale the same whatever
-    # head_dim, so the softmax does not saturate (put all the weight on one position).
-    scale = 1.0 / math.sqrt(head_dim)
+    head_dim = config.n_embd // config.n_head  # each head's slice of q, k and v (see below)
     for i in range(config.n_layer):
         # --- attention block
         h = ops.layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
@@ -363,7 +373,14 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
         # weights that are positive and sum to 1 (attn), and the head's output is the sum of
         # the positions' value vectors weighted by attn: it copies in what it found. Each head
         # works on its own slice of q, k and v (head_dim numbers), so the heads can look for
-        # different things at once, say one the previous letter and another the first.
+        # different things at once, say one the previous letter and another the first. E.g.
+        # with two positions, scores [2, 0] give attn [0.88, 0.12], and the head's output is
+        # 0.88 v_0 + 0.12 v_1, built below one entry j at a time.
+        # The scores are scaled by 1/sqrt(head_dim): q.k sums head_dim products, and a sum of n
+        # unrelated terms of about unit size spreads (has a standard deviation) of about sqrt(n).
+        # Scaled, the scores keep one scale whatever head_dim, so the softmax does not saturate
+        # (put all the weight on one position). It matters more in wide heads than at head_dim 3.
+        scale = 1.0 / math.sqrt(head_dim)
         heads = []  # [n_embd]: the heads' outputs side by side
         for s in range(0, config.n_embd, head_dim):
             scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
@@ -414,7 +431,7 @@ def batch_loss(batch, params, config, ops):
 def sgd_step(flat, lr):
     """Move each parameter Value in `flat` by -lr times its gradient (lr, the learning rate, sets
     the step size), then reset its gradient to 0. (Training below uses Adam; to see the
-    difference, call this in train_step instead of adam_step.)"""
+    difference, call this in train_step instead of adam_step, with a learning rate near 1.)"""
     for p in flat:
         p.data -= lr * p.grad
         p.grad = 0.0
@@ -456,7 +473,7 @@ def lr_at(step, max_steps, learning_rate):
 @functools.lru_cache(maxsize=2)  # each pass's order is made once
 def epoch_order(n_docs, seed, epoch):
     """The order of the training documents in pass `epoch` (a list of n_docs indices). It is a
-    function of (seed, epoch) alone: there is no random state to save, and a run stopped and
+    function of its arguments alone: there is no random state to save, and a run stopped and
     resumed later (Part 3) sees the batches an uninterrupted one would."""
     order = list(range(n_docs))
     random.Random(f"{seed}/{epoch}").shuffle(order)
@@ -537,8 +554,8 @@ def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=
 def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
     """Train a default-sized model on the documents in `path` for `steps` steps of 8 documents,
     at a peak learning rate of 0.015; return num_samples new documents. On names.txt, after 100
-    steps the samples begin to look like names; with PLAIN that takes minutes, and ops=FUSED
-    (Part 2) is several times faster."""
+    steps the samples begin to look like names; with PLAIN that takes a minute or so, and
+    ops=FUSED (Part 2) is several times faster."""
     docs = load_docs(path)
     train_docs, _ = split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
@@ -559,24 +576,30 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
 # characters, not GPT-2's byte-pair tokens; each document is its own sequence from BOS, not a
 # window cut from one long text. Training, compared with nanoGPT's: Adam, not AdamW (no weight
 # decay), with beta2 0.99 (nanoGPT: 0.95); no gradient clipping; the learning rate decays
-# linearly to 0 (nanoGPT: cosine, to a tenth).
+# linearly to 0 (nanoGPT: cosine, to a tenth). (Terms not explained here: skip this on a first
+# read.)
 
 # ================================================================================================
 # Part 2: making it fast
 #
-# Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, order
-# and hand a gradient through, one Python object at a time. Three changes make the same math
-# fast; the tests check that each gives the same numbers, and tests/benchmark.py times each:
-# 1. Fused ops: one node per output of each op, with its local gradients worked out on paper.
-#    For one name ("olivia", 7 positions) of the default model, the plain ops make 5,270 nodes
-#    and 10,344 edges (local gradients) per position, on average; the fused ops make 323 nodes
-#    and 4,809 edges. The edges fall less, because a fused node still has one local gradient
-#    per input: that work remains.
-# 2. A tape: the order in which the nodes were made is already an order in which each comes
-#    after its inputs, so training records that order as it goes and walks it backwards,
-#    instead of sorting the graph (a tape, as in Wengert 1964).
-# 3. No graph where no gradient is needed: validation and sampling compute with plain floats.
+# Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, sort
+# into order and hand a gradient through, one Python object at a time. Three changes make the
+# same math fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 3. no graph at all
+# where no gradient is needed. The tests check that each gives Part 1's numbers, and
+# tests/benchmark.py times each.
 # ================================================================================================
+
+# ------------------------------------------------------------------------------------------------
+# 1. Fused ops: one node per output of each op, with its local gradients worked out on paper.
+# For one name ("olivia", 7 positions) of the default model, the plain ops make 5,270 nodes and
+# 10,344 edges (local gradients) per position, on average, as graph_size counts them; the fused
+# ops make 323 nodes and 4,809 edges. The edges fall less, because a fused node still has one
+# local gradient per input: that work remains.
+#
+# Each fused op first computes its outputs on plain floats (the float_ functions, which work
+# without gradients uses directly: see 3.), then makes one Value per output with its local
+# gradients. Each takes the arguments of the Part 1 op it replaces (fused_linear is FUSED.linear,
+# for PLAIN.linear); the comment beside it shows that op's composition.
 
 def graph_size(root):
     """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves (the
@@ -588,11 +611,6 @@ def graph_size(root):
                 seen.add(child)
                 stack.append(child)
     return len(seen), sum(len(node._children) for node in seen)
-
-# ------------------------------------------------------------------------------------------------
-# 1. Fused ops. Each first computes its outputs on plain floats (the float_ functions, which
-# no-gradient work uses directly), then makes one Value per output with its local gradients.
-# Same names and arguments as Part 1's ops; beside each, the Part 1 composition it replaces.
 
 def float_dot(a, b):
     """a_0 b_0 + a_1 b_1 + ... of two lists of floats (sum and map run in C: fast)."""
@@ -621,7 +639,7 @@ GELU_C = math.sqrt(2 / math.pi)
 def fused_dot(a, b):  # Part 1: sum(ai * bi ...), 2n nodes
     """a.b as one node (a and b of the same length): d/da_i = b_i, d/db_i = a_i."""
     ad, bd = [x.data for x in a], [x.data for x in b]
-    return Value(float_dot(ad, bd), a + b, bd + ad)
+    return Value(float_dot(ad, bd), a + b, bd + ad)  # lists joined: a's then b's, and their grads
 
 def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
     """w x as one node per output; each is fused_dot(row, x), written out so that the numbers of
@@ -634,15 +652,15 @@ def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
     return out
 
 def fused_softmax(logits):  # Part 1: exps = [(z - m).exp() ...]; [e / sum(exps) for e in exps]
-    """Softmax as one node per probability. By the quotient rule, dp_i/dz_j = p_i (d_ij - p_j),
-    where d_ij is 1 if i == j and 0 otherwise."""
+    """Softmax as one node per probability. With p_i = e^z_i / S and S = sum_j e^z_j, the
+    quotient rule gives dp_i/dz_j = p_i (d_ij - p_j), where d_ij is 1 if i == j, else 0."""
     probs = float_softmax([z.data for z in logits])
     return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
             for i, p_i in enumerate(probs)]
 
 def fused_cross_entropy(logits, target):  # Part 1: -softmax(logits)[target].log()
-    """-ln p[target] as one node: d loss/dz_j = p_j - (1 if j == target else 0), the
-    probability given minus the one wanted."""
+    """-ln p[target] = ln S - z_target as one node (S as in fused_softmax), so d loss/dz_j =
+    p_j - (1 if j == target else 0): the probability given minus the one wanted."""
     zs = [z.data for z in logits]
     return Value(float_cross_entropy(zs, target), logits,
                  [p - (j == target) for j, p in enumerate(float_softmax(zs))])
@@ -691,7 +709,8 @@ def recording():
     tape, plain_init = [], Value.__init__
     append = tape.append
 
-    def init(self, data, children=(), local_grads=()):  # Value.__init__, plus the append
+    # Value.__init__'s lines, plus the append (copied, not called: one call fewer per Value)
+    def init(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
         self._children = children
@@ -727,7 +746,8 @@ def train_step_fast(state, train_tokens, params, config, batch_size, max_steps, 
 # ------------------------------------------------------------------------------------------------
 # 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
 # given the parameters as floats and ops on floats, the same code computes the same numbers
-# without making a single Value: validation and sampling need only the numbers.
+# without making a single Value: validation and sampling need only the numbers. For example,
+# evaluate(val_tokens, as_floats(params), config, FLOATS) is the val loss, graph-free.
 
 def as_floats(params):
     """The parameters' numbers, in the same dict of lists as `params`."""
