@@ -13,7 +13,7 @@ How to read this file
           complete GPT that trains.
   Part 2, lines 582-770: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed.
-  Part 3, lines 771-1331: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 771-1340: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, looking inside the model, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -255,8 +255,8 @@ def layernorm(x, weight, bias, eps=1e-5):
     layers multiply. eps keeps it finite when all x are equal."""
     n = len(x)
     mean = sum(x) / n
-    var = sum((xi - mean) ** 2 for xi in x) / n  # the variance: mean squared distance from mean
-    rstd = (var + eps) ** -0.5  # 1 / standard deviation
+    var = sum((xi - mean) ** 2 for xi in x) / n  # variance: the mean squared distance from mean
+    rstd = (var + eps) ** -0.5  # 1 / standard deviation (sqrt(var): a typical distance)
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
 def gelu(x):
@@ -297,7 +297,7 @@ class GPTConfig:
     vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
     block_size: int  # the most positions it reads: BOS + the longest document (16 for names)
     n_layer: int = 1  # transformer blocks, one after the other
-    n_head: int = 4  # attention heads per block
+    n_head: int = 4  # attention heads per block (see gpt)
     n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
 
 def init_params(config, rng, std=0.08):
@@ -320,7 +320,7 @@ def init_params(config, rng, std=0.08):
     for i in range(config.n_layer):
         params[f"h.{i}.ln_1.weight"] = vector(n_embd, 1.0)
         params[f"h.{i}.ln_1.bias"] = vector(n_embd, 0.0)
-        for name in ("wq", "wk", "wv", "wo"):  # query, key, value, output: [n_embd][n_embd]
+        for name in ("wq", "wk", "wv", "wo"):  # attention's (see gpt): [n_embd][n_embd]
             params[f"h.{i}.attn.{name}"] = matrix(n_embd, n_embd)
         params[f"h.{i}.ln_2.weight"] = vector(n_embd, 1.0)
         params[f"h.{i}.ln_2.bias"] = vector(n_embd, 0.0)
@@ -785,7 +785,9 @@ BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and
 SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and checkpoints give
 
 def n_params(config):
-    """The number of parameters init_params(config) makes, without making them."""
+    """The number of parameters init_params(config) makes, without making them: wte and lm_head
+    (v e each), wpe, per block two LayerNorms (4 e) and six matrices (four of e^2 in attn, two
+    of 4 e^2 in mlp), and ln_f (2 e)."""
     e, v = config.n_embd, config.vocab_size
     return 2 * v * e + config.block_size * e + config.n_layer * (4 * e + 12 * e * e) + 2 * e
 
@@ -1010,19 +1012,23 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
 def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
     """The largest relative error between backpropagated gradients and central finite
     differences, (L(p + h) - L(p - h)) / 2h, over n parameters (drawn among those with a
-    gradient) of the loss on `docs`; and how many were checked. Near 1e-7 or below means the
-    autograd and the model agree."""
+    gradient) of the loss on `docs`; and how many were checked. The difference quotient needs
+    no calculus, so it checks every local gradient on the way; its own error (about h^2 from
+    the curve's bend, plus rounding) sits near 1e-7 at this h, so 1e-7 or below means the
+    gradients are right, and a wrong local gradient shows up far above it."""
     with recording() as tape:  # backpropagate as training does: with the sort, or the tape
         loss = batch_loss(docs, params, config, ops)
     loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
     worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
     checked = rng.sample(with_grad, min(n, len(with_grad)))
     for p in progress(checked, "gradcheck", show):
-        old, losses = p.data, []
-        for p.data in (old + h, old - h):
-            losses.append(batch_loss(docs, params, config, ops).data)
+        old = p.data
+        p.data = old + h
+        up = batch_loss(docs, params, config, ops).data
+        p.data = old - h
+        down = batch_loss(docs, params, config, ops).data
         p.data = old
-        numeric = (losses[0] - losses[1]) / (2 * h)
+        numeric = (up - down) / (2 * h)
         worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
     return worst, len(checked)
 
@@ -1057,7 +1063,8 @@ def show(token, chars):
 
 def print_explain(rows, chars, width=80):
     """Print explain()'s rows: a line per position, then each layer's attention, heads side by
-    side (as many as fit in `width` columns), then the mean surprise."""
+    side (as many as fit in `width` columns), then the mean surprise and the perplexity, e to
+    that power: the model is as unsure as if it chose uniformly among that many characters."""
     print("pos read next p(next) surprise | the 5 most likely next characters")
     for pos, r in enumerate(rows):
         top = sorted(range(len(chars) + 1), key=lambda t: -r["probs"][t])[:5]
@@ -1082,9 +1089,10 @@ def print_explain(rows, chars, width=80):
           f"(perplexity {math.exp(mean):.2f})")
 
 def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
-    """The mean loss (nats per token) on val_tokens of counting, as makemore begins: the chance
-    of each next token given the current one is how often it followed it in train_tokens, with 1
-    added to every count (add-one smoothing) so that no pair has probability 0."""
+    """The mean loss (nats per token) on val_tokens of a bigram model (a bigram: a pair of
+    neighbouring tokens), as makemore begins: the chance of each next token given the current
+    one is how often it followed it in train_tokens, with 1 added to every count (add-one
+    smoothing) so that no pair has probability 0."""
     pairs = Counter(p for t in train_tokens for p in zip(t, t[1:block_size + 1]))
     totals = Counter()
     for (a, _), n in pairs.items():
@@ -1130,7 +1138,8 @@ def build_parser():
     arg = parser.add_argument
     arg("--input-file", "-i", help="UTF-8 text, one document per line (default: names.txt)")
     arg("--max-steps", type=int, default=1200, help="training steps (default: 1200)")
-    arg("--seed", type=int, default=42, help="random seed for data, weights and samples")
+    arg("--seed", type=int, default=42, help="random seed for data, weights and "
+        "samples (a checkpoint keeps its own for the data)")
     arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
     arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
     arg("--n-embd", type=int, default=12, help="embedding width, a multiple of --n-head (12)")
