@@ -171,7 +171,7 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("Traceback", err)
         self.assertNotIn("SystemExit", err)
         self.assertIn(f"from {os.path.join(self.dir, 'names.txt')}", out)
-        self.assertIn("/1200 |", out)  # the default --max-steps
+        self.assertIn("/1400 |", out)  # the default --max-steps
         self.assertIn("val loss", out)
         steps = int(out.split("interrupted after step ")[1].split()[0])
         self.assertIn(f"next cell: 12 {steps} {steps}", out)
