@@ -7,18 +7,18 @@ at a time from those probabilities to write new text. `python microgpt.py` train
 names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 50-581: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
+  Part 1, lines 50-584: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
           model, the loss, learning (gradient descent, then Adam), the training step, sampling,
           and all of it put together. Stop at the end of Part 1 on a first read: it is a
           complete GPT that trains.
-  Part 2, lines 582-770: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 585-778: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed.
-  Part 3, lines 771-1340: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 779-1351: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, looking inside the model, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
 longest name + 1), one layer of 4 attention heads, n_embd 12, 2,640 parameters; 1,400 training
-steps of 6 names each, which take the loss on held-out names from 3.30 to about 2.27 nats.
+steps of 6 names each, which take the loss on held-out names from about 3.3 to about 2.27 nats.
 
 Five words used throughout:
   parameter  a number the model learns; all of them together are the weights of the model.
@@ -267,7 +267,7 @@ def gelu(x):
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 # The model takes its ops as an argument, `ops`: these plain ones, or the fused ones made later
-# for speed (FUSED, Part 2), which compute the same numbers.
+# for speed (FUSED, Part 2), which compute the same numbers (to rounding).
 PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
                         layernorm=layernorm, gelu=gelu)
 
@@ -276,8 +276,8 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 #
 # A token becomes a vector of n_embd numbers: its embedding, a learned vector for each token (a
 # row of `wte`), plus its position's embedding (a row of `wpe`). Without the position's, the
-# model reading the c of "abc" could not tell it from "bac": the weighted sums of attention
-# (below) ignore order.
+# one-layer model reading the c of "abc" could not tell it from "bac": the weighted sums of
+# attention (below) ignore order.
 #
 # The vector then goes through n_layer blocks, the transformer (Vaswani et al. 2017). In each,
 # attention lets the token gather information from the tokens before it, then an MLP
@@ -286,13 +286,13 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # Backpropagation multiplies local gradients along every path, so through many layers a
 # gradient can shrink towards 0 or blow up; a + hands its gradient on unchanged (local
 # gradient 1), so the residual adds make a straight path along which it reaches the early
-# layers undiminished. A LayerNorm comes before each block. At
+# layers undiminished. A LayerNorm starts each branch, before attention and before the MLP. At
 # the end, after one more LayerNorm, `lm_head` (the language-model head, a linear layer) turns
 # the vector into one logit per token of the vocabulary.
 
 @dataclass
 class GPTConfig:
-    """The sizes of the model, named as in GPT-2 and nanoGPT; the command line's defaults for
+    """The sizes of the model, named as in nanoGPT; the command line's defaults for
     n_layer, n_head and n_embd are these."""
     vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
     block_size: int  # the most positions it reads: BOS + the longest document (16 for names)
@@ -301,11 +301,11 @@ class GPTConfig:
     n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """All parameters in a dict, named as in GPT-2: h.{i} is block i, ln_ a LayerNorm, attn its
-    attention, mlp its MLP. Each is a matrix (a list of rows of Values, [n_out][n_in]) or a
-    vector (a list of Values). Matrices start as random numbers drawn from a bell curve (a
-    Gaussian) with mean 0 and standard deviation `std`: different, so that neurons learn
-    different things; small, so that the first logits are nearly equal and the first loss is
+    """All parameters in a dict, named as in GPT-2 (the prefixes): h.{i} is block i, ln_ a
+    LayerNorm, attn its attention, mlp its MLP. Each is a matrix (a list of rows of Values,
+    [n_out][n_in]) or a vector (a list of Values). Matrices start as random numbers drawn from a
+    bell curve (a Gaussian) with mean 0 and standard deviation `std`: different, so that neurons
+    learn different things; small, so that the first logits are nearly equal and the first loss is
     near ln(vocab_size). LayerNorm weights start at 1 and biases at 0: at first, it only
     normalizes."""
     def matrix(n_out, n_in):
@@ -440,8 +440,9 @@ def sgd_step(flat, lr):
 # orders of magnitude from one parameter to another and are noisy from batch to batch. Adam
 # (Kingma & Ba 2015) gives each parameter its own step: a running average of its gradient (m,
 # the direction) divided by the square root of a running average of its squared gradient (v, the
-# typical size). A parameter then moves at most about lr per step, whatever its gradient's
-# scale, and less when its gradient keeps changing sign.
+# typical size). A parameter then moves about lr per step or less, whatever its gradient's
+# scale (a few times lr at worst, for a gradient that keeps growing), and less when its
+# gradient keeps changing sign.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
@@ -457,9 +458,10 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.grad = 0.0
 
 def lr_at(step, max_steps, learning_rate):
-    """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of
-    the steps, then linear decay towards 0 at the end. Warmup keeps the first Adam steps small,
-    while its running averages are still poor estimates; the decay lets the weights settle."""
+    """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of the
+    steps (none under 50 steps), then linear decay towards 0 at the end. Warmup keeps the first Adam
+    steps small, while its running averages are still poor estimates; the decay lets the weights
+    settle."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
@@ -573,11 +575,12 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
 # it), what differs here. Model: the linear layers have no biases; q, k and v have a matrix each
 # (GPT-2 packs them into one, c_attn); lm_head is a matrix of its own, not wte reused; every
 # matrix starts with std 0.08 (GPT-2: 0.02, with the residual layers scaled down); no dropout;
-# characters, not GPT-2's byte-pair tokens; each document is its own sequence from BOS, not a
-# window cut from one long text. Training, compared with nanoGPT's: Adam, not AdamW (no weight
-# decay), with beta2 0.99 (nanoGPT: 0.95); no gradient clipping; the learning rate decays
-# linearly to 0 (nanoGPT: cosine, to a tenth). (Terms not explained here: skip this on a first
-# read.)
+# GELU in GPT-2's tanh form (nanoGPT: the exact, erf form); float64 throughout; characters, not
+# GPT-2's byte-pair tokens; each document is its own sequence from BOS, not a window cut from
+# one long text. Training, compared with nanoGPT's: Adam, not AdamW (no weight decay), with
+# beta2 0.99 (nanoGPT: 0.95); no gradient clipping; batches drawn pass by pass without
+# replacement; the learning rate decays linearly to 0 (nanoGPT: cosine, to a tenth). (Terms not
+# explained here: skip this on a first read.)
 
 # ================================================================================================
 # Part 2: making it fast
@@ -695,36 +698,41 @@ FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softma
                         gelu=fused_gelu)
 
 # ------------------------------------------------------------------------------------------------
-# 2. The tape. backward() spends about half its time finding an order for the nodes (the
-# sort); but a Value is always made after the Values it is made from, so the order in which
-# they were made is such an order already. While `recording`, every Value made, by the fused
-# ops and by Value's own + and * alike (the embedding sum, the residual adds, the sum of the
-# losses), is also appended to a list; backward walks that list from its end. A node left off
-# would silently lose its gradient: that is why the recording hooks the making of every Value.
+# 2. The tape. backward() spends about half its time sorting the nodes into order; but a Value
+# is always made after the Values it is made from, so the order in which they were made is such
+# an order already. While `recording`, every Value made, by the fused ops and by Value's own +
+# and * alike (the embedding sum, the residual adds, the sum of the losses), is also appended
+# to a list, the tape (a Wengert list, after Wengert 1964); backward walks it from its end, as
+# reverse-mode autodiff does (Linnainmaa 1970, Speelpenning 1980). A node left off would
+# silently lose its gradient: that is why the recording hooks the making of every Value.
 
 @contextlib.contextmanager
 def recording():
     """Inside `with recording() as tape:`, every Value made is also appended to `tape`. Value
-    is restored on the way out, however it is left (Ctrl-C included)."""
+    is restored on the way out, however it is left (Ctrl-C included). Raises RuntimeError if
+    already recording: an inner tape would hide its Values from the outer one."""
     tape, plain_init = [], Value.__init__
+    if plain_init.__name__ != "__init__":
+        raise RuntimeError("recording() does not nest")
     append = tape.append
 
-    # Value.__init__'s lines, plus the append (copied, not called: one call fewer per Value)
-    def init(self, data, children=(), local_grads=()):
+    # Value.__init__'s lines, then the append (copied, not called: one call fewer per Value)
+    def record(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
         self._children = children
         self._local_grads = local_grads
         append(self)
-    Value.__init__ = init
     try:
+        Value.__init__ = record
         yield tape
     finally:
         Value.__init__ = plain_init
 
 def backward_on_tape(root, tape):
     """root.backward(), with the order taken from the tape root was made on: the same chain
-    rule, the same sums in a different order, so the same gradients to rounding (tested)."""
+    rule, the same sums in a different order, so the same gradients to rounding (tested). Every
+    Value between the parameters and root must have been made while recording."""
     root.grad = 1.0
     for node in reversed(tape):  # made later, handed on first: parents before their children
         grad = node.grad
@@ -1030,6 +1038,8 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
         p.data = old
         numeric = (up - down) / (2 * h)
         worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
+    for p in parameters(params):
+        p.grad = 0.0
     return worst, len(checked)
 
 # ------------------------------------------------------------------------------------------------
@@ -1064,7 +1074,8 @@ def show(token, chars):
 def print_explain(rows, chars, width=80):
     """Print explain()'s rows: a line per position, then each layer's attention, heads side by
     side (as many as fit in `width` columns), then the mean surprise and the perplexity, e to
-    that power: the model is as unsure as if it chose uniformly among that many characters."""
+    that power: the model is as unsure as if it chose uniformly among that many characters (⏎
+    included)."""
     print("pos read next p(next) surprise | the 5 most likely next characters")
     for pos, r in enumerate(rows):
         top = sorted(range(len(chars) + 1), key=lambda t: -r["probs"][t])[:5]
@@ -1090,9 +1101,9 @@ def print_explain(rows, chars, width=80):
 
 def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
     """The mean loss (nats per token) on val_tokens of a bigram model (a bigram: a pair of
-    neighbouring tokens), as makemore begins: the chance of each next token given the current
-    one is how often it followed it in train_tokens, with 1 added to every count (add-one
-    smoothing) so that no pair has probability 0."""
+    neighbouring tokens), as Karpathy's makemore lectures begin: the chance of each next token given
+    the current one is how often it followed it in train_tokens, with 1 added to every count
+    (add-one smoothing) so that no pair has probability 0."""
     pairs = Counter(p for t in train_tokens for p in zip(t, t[1:block_size + 1]))
     totals = Counter()
     for (a, _), n in pairs.items():
