@@ -166,6 +166,16 @@ class ModelTest(unittest.TestCase):
         b.backward()
         self.assertEqual(a.grad, 1.0)
 
+    def test_recording_does_not_nest(self):
+        plain_init = microgpt.Value.__init__
+        with microgpt.recording() as tape:
+            with self.assertRaises(RuntimeError):
+                with microgpt.recording():
+                    pass
+            microgpt.Value(1.0)
+        self.assertEqual(len(tape), 1)  # the outer tape still records
+        self.assertIs(microgpt.Value.__init__, plain_init)
+
     def test_floats_give_the_numbers_of_the_fused_values(self):
         params, config, chars, tokens = tiny(n_layer=2)
         numbers = microgpt.as_floats(params)
