@@ -39,7 +39,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 import microgpt  # noqa: E402
 
-STEPS = 15  # training steps timed per measurement
+STEPS = 30  # training steps timed per measurement
 
 
 def load(path, name):
