@@ -7,13 +7,13 @@ at a time from those probabilities to write new text. `python microgpt.py` train
 names.txt (32,000 names) and prints new names.
 
 How to read this file
-  Part 1, lines 50-584: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
+  Part 1, lines 50-591: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
           model, the loss, learning (gradient descent, then Adam), the training step, sampling,
           and all of it put together. Stop at the end of Part 1 on a first read: it is a
           complete GPT that trains.
-  Part 2, lines 585-778: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 592-786: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed.
-  Part 3, lines 779-1351: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 787-1362: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, looking inside the model, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -86,7 +86,7 @@ def encode(doc, chars):
     return [stoi[ch] for ch in doc]
 
 def decode(ids, chars):
-    """The string for a list of token ids (BOS not included)."""
+    """The string for a list of character ids (BOS, not a character, must not be among them)."""
     return "".join(chars[i] for i in ids)
 
 def tokenize(doc, chars):
@@ -101,8 +101,8 @@ def tokenize(doc, chars):
 # derivatives we know. Each result is a Value that remembers its inputs (its children) and the
 # derivative of itself with respect to each input (its local gradients): a partial derivative,
 # how the result moves when that one input moves and the others stay fixed. The result is its
-# inputs' parent. Together they form a graph, from the parameters (leaves: no children) to the
-# loss (the root).
+# inputs' parent. Together they form a graph, like a family tree drawn upside down: the loss
+# (the root) at the top, the parameters (leaves: no children) at the bottom.
 #
 # The chain rule gives the rest: the gradient of the loss with respect to a Value is the sum,
 # over its parents, of (the parent's gradient) x (the parent's local gradient for it): a small
@@ -180,7 +180,7 @@ class Value:
         """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
         per graph: the inner nodes keep their grads, so a second call would add wrong amounts.
         A parameter is a leaf of every graph it is used in, so its grad adds up over graphs: set
-        it back to 0 between training steps (the optimizer's step does).
+        it back to 0 between training steps (the optimizer's step, below, does).
 
         First, sort the nodes into topological order: each one after all the nodes it was
         computed from. The short way to write that is recursive:
@@ -288,7 +288,10 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # gradient 1), so the residual adds make a straight path along which it reaches the early
 # layers undiminished. A LayerNorm starts each branch, before attention and before the MLP. At
 # the end, after one more LayerNorm, `lm_head` (the language-model head, a linear layer) turns
-# the vector into one logit per token of the vocabulary.
+# the vector into one logit per token of the vocabulary. In short, for one token:
+#     x = wte[token] + wpe[pos]
+#     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+#     logits = lm_head(ln_f(x))
 
 @dataclass
 class GPTConfig:
@@ -354,7 +357,7 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
     see a later one. (GPTs usually read a whole sequence at once and mask out the later
     positions: the same math.) The cached keys and values are part of the graph, so the
     gradient flows back through them to the earlier positions. ops: the ops to compute with,
-    PLAIN (Part 1) or FUSED (Part 2). attn_log: a list, or None; if a list, each head's
+    PLAIN (Part 1), or FUSED or FLOATS (Part 2). attn_log: a list, or None; if a list, each head's
     attention weights (pos + 1 floats) are appended to it, layer by layer, head by head.
     Shapes for one token at the default sizes:
     a token (one of 27) -> [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits.
@@ -370,8 +373,11 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
         values.append(ops.linear(h, params[f"h.{i}.attn.wv"]))  # value: what it passes on
         # Attention: this position's query is compared with the key of every position so far,
         # itself included: score = q.k, high where they match. Softmax turns the scores into
-        # weights that are positive and sum to 1 (attn), and the head's output is the sum of
-        # the positions' value vectors weighted by attn: it copies in what it found. Each head
+        # weights that are positive and sum to 1 (attn: computed for each position, not learned
+        # like the model's weights), and the head's output is the sum of the positions' value
+        # vectors weighted by attn: it copies in what it found. What a query looks for, a key
+        # offers and a value passes on is nothing written here: training shapes wq, wk and wv
+        # until they play these roles, because that lowers the loss. Each head
         # works on its own slice of q, k and v (head_dim numbers), so the heads can look for
         # different things at once, say one the previous letter and another the first. E.g.
         # with two positions, scores [2, 0] give attn [0.88, 0.12], and the head's output is
@@ -426,7 +432,8 @@ def batch_loss(batch, params, config, ops):
 # against the gradient lowers the loss. Repeating such steps is gradient descent. Computing the
 # loss over all the data for every step would be slow; a batch of a few random documents gives
 # a noisy but cheap estimate of it, and many cheap steps beat a few exact ones. That is
-# stochastic gradient descent (SGD):
+# stochastic gradient descent (SGD), the simplest optimizer (the rule that turns gradients into
+# updates of the parameters):
 
 def sgd_step(flat, lr):
     """Move each parameter Value in `flat` by -lr times its gradient (lr, the learning rate, sets
@@ -441,27 +448,28 @@ def sgd_step(flat, lr):
 # (Kingma & Ba 2015) gives each parameter its own step: a running average of its gradient (m,
 # the direction) divided by the square root of a running average of its squared gradient (v, the
 # typical size). A parameter then moves about lr per step or less, whatever its gradient's
-# scale (a few times lr at worst, for a gradient that keeps growing), and less when its
-# gradient keeps changing sign.
+# scale (while its gradient is steady, m / sqrt(v) is about +-1; a few times that at worst, for
+# a gradient that keeps growing), and less when its gradient keeps changing sign.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
     same length, updated in place; t is the 1-based step count. Grads are reset to 0. beta1 and
     beta2 set how long the averages remember: about the last 10 and 100 steps."""
+    # m and v start at 0, so early on they underestimate; dividing by (1 - beta^t) undoes it
+    correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
     for i, p in enumerate(flat):
         m[i] = beta1 * m[i] + (1 - beta1) * p.grad
         v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2
-        # m and v start at 0, so early on they underestimate; dividing by (1 - beta^t) undoes it
-        m_hat = m[i] / (1 - beta1 ** t)
-        v_hat = v[i] / (1 - beta2 ** t)
+        m_hat = m[i] / correction1
+        v_hat = v[i] / correction2
         p.data -= lr * m_hat / (math.sqrt(v_hat) + eps)
         p.grad = 0.0
 
 def lr_at(step, max_steps, learning_rate):
     """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of the
-    steps (none under 50 steps), then linear decay towards 0 at the end. Warmup keeps the first Adam
-    steps small, while its running averages are still poor estimates; the decay lets the weights
-    settle."""
+    steps (none under 100 steps), then linear decay towards 0 at the end. Warmup keeps the first
+    Adam steps small, while its running averages are still poor estimates; the decay lets the
+    weights settle."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
@@ -571,16 +579,15 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
     return [sample(params, config, chars, rng, ops) for _ in range(num_samples)]
 
 # ------------------------------------------------------------------------------------------------
-# For readers who know GPT-2 (Radford et al. 2019) and nanoGPT (Karpathy's minimal code to train
-# it), what differs here. Model: the linear layers have no biases; q, k and v have a matrix each
-# (GPT-2 packs them into one, c_attn); lm_head is a matrix of its own, not wte reused; every
-# matrix starts with std 0.08 (GPT-2: 0.02, with the residual layers scaled down); no dropout;
+# For readers who know GPT-2 (Radford et al. 2019) and nanoGPT (Karpathy's minimal code to train it;
+# others can skip this), what differs here. Model: the linear layers have no biases; q, k and v have
+# a matrix each (GPT-2 packs them into one, c_attn); lm_head is a matrix of its own, not wte reused;
+# every matrix starts with std 0.08 (GPT-2: 0.02, with the residual layers scaled down); no dropout;
 # GELU in GPT-2's tanh form (nanoGPT: the exact, erf form); float64 throughout; characters, not
-# GPT-2's byte-pair tokens; each document is its own sequence from BOS, not a window cut from
-# one long text. Training, compared with nanoGPT's: Adam, not AdamW (no weight decay), with
-# beta2 0.99 (nanoGPT: 0.95); no gradient clipping; batches drawn pass by pass without
-# replacement; the learning rate decays linearly to 0 (nanoGPT: cosine, to a tenth). (Terms not
-# explained here: skip this on a first read.)
+# GPT-2's byte-pair tokens; each document is its own sequence from BOS, not a window cut from one
+# long text. Training, compared with nanoGPT's: Adam, not AdamW (no weight decay), with beta2 0.99
+# (nanoGPT: 0.95); no gradient clipping; batches drawn pass by pass without replacement; the
+# learning rate decays linearly to 0 (nanoGPT: cosine, to a tenth).
 
 # ================================================================================================
 # Part 2: making it fast
@@ -593,14 +600,15 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
-# 1. Fused ops: one node per output of each op, with its local gradients worked out on paper.
+# 1. Fused ops: one node per output of each op (LayerNorm adds two, for its mean and rstd),
+# with its local gradients worked out on paper (--gradcheck and the tests check them).
 # For one name ("olivia", 7 positions) of the default model, the plain ops make 5,270 nodes and
 # 10,344 edges (local gradients) per position, on average, as graph_size counts them; the fused
 # ops make 323 nodes and 4,809 edges. The edges fall less, because a fused node still has one
 # local gradient per input: that work remains.
 #
-# Each fused op first computes its outputs on plain floats (the float_ functions, which work
-# without gradients uses directly: see 3.), then makes one Value per output with its local
+# Each fused op first computes its outputs on plain floats (with the float_ functions, which the
+# graph-free code of 3. uses directly), then makes one Value per output with its local
 # gradients. Each takes the arguments of the Part 1 op it replaces (fused_linear is FUSED.linear,
 # for PLAIN.linear); the comment beside it shows that op's composition.
 
@@ -702,9 +710,9 @@ FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softma
 # is always made after the Values it is made from, so the order in which they were made is such
 # an order already. While `recording`, every Value made, by the fused ops and by Value's own +
 # and * alike (the embedding sum, the residual adds, the sum of the losses), is also appended
-# to a list, the tape (a Wengert list, after Wengert 1964); backward walks it from its end, as
-# reverse-mode autodiff does (Linnainmaa 1970, Speelpenning 1980). A node left off would
-# silently lose its gradient: that is why the recording hooks the making of every Value.
+# to a list, the tape (a Wengert list, after Wengert 1964), which backward walks from its end. A
+# node left off would silently lose its gradient: that is why the recording hooks the making of
+# every Value.
 
 @contextlib.contextmanager
 def recording():
@@ -861,7 +869,7 @@ def save_checkpoint(path, params, config, chars, state):
 def number(value, name, low, high=math.inf, integer=False):
     """`value` if it is a number (an int, if `integer`) from low to high; else a ValueError."""
     if (isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
-            or not low <= value <= high):  # false for NaN
+            or not low <= value <= high):  # (NaN is within no range)
         low, high = (f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high))
         within = f"from {low} to {high}" if high != "inf" else f"of at least {low}"
         raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} {within}, "
@@ -1021,9 +1029,9 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
     """The largest relative error between backpropagated gradients and central finite
     differences, (L(p + h) - L(p - h)) / 2h, over n parameters (drawn among those with a
     gradient) of the loss on `docs`; and how many were checked. The difference quotient needs
-    no calculus, so it checks every local gradient on the way; its own error (about h^2 from
-    the curve's bend, plus rounding) sits near 1e-7 at this h, so 1e-7 or below means the
-    gradients are right, and a wrong local gradient shows up far above it."""
+    no calculus, so it checks every local gradient on the way. Its own error (about h^2 from
+    the curve's bend, plus rounding) is up to about 1e-7 at this h: errors of that size mean
+    the gradients are right, and a wrong local gradient shows up far above it."""
     with recording() as tape:  # backpropagate as training does: with the sort, or the tape
         loss = batch_loss(docs, params, config, ops)
     loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
@@ -1065,8 +1073,9 @@ def explain(text, params, config, chars, ops):
                      "surprise": float(ops.cross_entropy(logits, tokens[pos + 1]))})
     return rows
 
-def show(token, chars):
-    """A token as one visible character: BOS as ⏎ (as a next token, it ends the document)."""
+def glyph(token, chars):
+    """A token as one visible character: BOS as ⏎ (read first, it starts the document; as the
+    next token, it ends it), a space as ␣, a tab as →."""
     if token == len(chars):
         return "⏎"
     return {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
@@ -1079,10 +1088,10 @@ def print_explain(rows, chars, width=80):
     print("pos read next p(next) surprise | the 5 most likely next characters")
     for pos, r in enumerate(rows):
         top = sorted(range(len(chars) + 1), key=lambda t: -r["probs"][t])[:5]
-        print(f"{pos:3d}   {show(r['read'], chars)}    {show(r['next'], chars)}  "
+        print(f"{pos:3d}   {glyph(r['read'], chars)}    {glyph(r['next'], chars)}  "
               f"{r['probs'][r['next']]:6.1%}  {r['surprise']:6.3f}  | "
-              + "  ".join(f"{show(t, chars)} {r['probs'][t]:5.1%}" for t in top))
-    labels = " ".join(show(r["read"], chars) for r in rows)
+              + "  ".join(f"{glyph(t, chars)} {r['probs'][t]:5.1%}" for t in top))
+    labels = " ".join(glyph(r["read"], chars) for r in rows)
     cell = max(15, 2 + len(labels))  # a grid's width: its title, or a label and a cell per position
     per_line = max(1, (width + 3) // (cell + 3))
     print("attention, each row a position, each column one it can see (a row sums to 100%):"
@@ -1091,8 +1100,8 @@ def print_explain(rows, chars, width=80):
         for first in range(0, len(heads), per_line):
             shown = range(first, min(first + per_line, len(heads)))
             grid = [[f"layer {layer} head {h}" for h in shown], ["  " + labels for _ in shown]]
-            grid += [[show(r["read"], chars) + " " + " ".join("·░▒▓█"[min(4, int(w * 5))]
-                                                           for w in r["attn"][layer][h])
+            grid += [[glyph(r["read"], chars) + " " + " ".join("·░▒▓█"[min(4, int(w * 5))]
+                                                            for w in r["attn"][layer][h])
                       for h in shown] for r in rows]
             print("\n".join("   ".join(g.ljust(cell) for g in line).rstrip() for line in grid))
     mean = sum(r["surprise"] for r in rows) / len(rows)
@@ -1165,7 +1174,8 @@ def build_parser():
     arg("--out", "-o", help="save the model here (JSON checkpoint)")
     arg("--resume", action="store_true", help="continue training the checkpoint in --out")
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
-    arg("--gradcheck", action="store_true", help="check backprop against finite differences")
+    arg("--gradcheck", action="store_true", help="check backprop against finite differences, "
+        "then stop")
     arg("--explain", metavar="TEXT", help="show what the model predicts at each character of TEXT")
     arg("--plain", action="store_true", help="use only Part 1's plain ops (same numbers, slower)")
     # one line on stderr, no usage block: the message says what to fix
@@ -1241,7 +1251,8 @@ def prepare(args):
     return docs, params, config, chars, state
 
 def run(args):
-    """The program: prepare, train (unless --sample-only), report, sample, explain. Returns the
+    """The program: prepare, then gradcheck and stop, or train (unless --sample-only), report,
+    sample and explain. Returns the
     model as a namespace (params, config, chars, state) and whether Ctrl-C stopped training."""
     docs, params, config, chars, state = prepare(args)
     model = SimpleNamespace(params=params, config=config, chars=chars, state=state)

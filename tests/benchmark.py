@@ -130,6 +130,7 @@ def step_breakdown(m):
         start = time.process_time()
         m.adam_step(flat, adam[0], adam[1], step + 1, 0.015)
         times["Adam"] += time.process_time() - start
+        roots = tape = order = None  # free this step's graphs now, not inside the next timing
     times["ordering"] = max(0.0, times["ordering"] - times["edges"])
     times = {k: v / STEPS for k, v in times.items()}
     start = time.process_time()
