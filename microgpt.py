@@ -385,7 +385,7 @@ def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
         # The scores are scaled by 1/sqrt(head_dim): q.k sums head_dim products, and a sum of n
         # unrelated terms of about unit size spreads (has a standard deviation) of about sqrt(n).
         # Scaled, the scores keep one scale whatever head_dim, so the softmax does not saturate
-        # (put all the weight on one position). It matters more in wide heads than at head_dim 3.
+        # (put all the weight on one position). It matters in big models' wide heads, not here.
         scale = 1.0 / math.sqrt(head_dim)
         heads = []  # [n_embd]: the heads' outputs side by side
         for s in range(0, config.n_embd, head_dim):
