@@ -267,7 +267,7 @@ def gelu(x):
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 # The model takes its ops as an argument, `ops`: these plain ones, or the fused ones made later
-# for speed (FUSED, Part 2), which compute the same numbers (to rounding).
+# for speed (FUSED), which compute the same numbers (to rounding).
 PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
                         layernorm=layernorm, gelu=gelu)
 
