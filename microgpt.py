@@ -11,9 +11,9 @@ How to read this file
           model, the loss, learning (gradient descent, then Adam), the training step, sampling,
           and all of it put together. Stop at the end of Part 1 on a first read: it is a
           complete GPT that trains.
-  Part 2, lines 592-786: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 592-787: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed.
-  Part 3, lines 787-1362: the tool. Checkpoints, the training loop with resume and Ctrl-C,
+  Part 3, lines 788-1363: the tool. Checkpoints, the training loop with resume and Ctrl-C,
           gradcheck, looking inside the model, the command line, errors.
 
 Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
@@ -762,8 +762,9 @@ def train_step_fast(state, train_tokens, params, config, batch_size, max_steps, 
 # ------------------------------------------------------------------------------------------------
 # 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
 # given the parameters as floats and ops on floats, the same code computes the same numbers
-# without making a single Value: validation and sampling need only the numbers. For example,
-# evaluate(val_tokens, as_floats(params), config, FLOATS) is the val loss, graph-free.
+# without making a single Value: validation and sampling need only the numbers, and get them
+# about three times faster. For example, evaluate(val_tokens, as_floats(params), config, FLOATS)
+# is the val loss, graph-free.
 
 def as_floats(params):
     """The parameters' numbers, in the same dict of lists as `params`."""
