@@ -1,49 +1,29 @@
-"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
+r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
+
+Part 1 alone is the whole algorithm, and runs by itself: it trains, printing the loss, then
+prints new names (gc.disable() turns off a collector that would only make it 3x slower):
+    python -c "import gc; gc.disable(); exec(open('microgpt.py').read().split('\n# Part 2')[0]); train_and_sample()"
+`python microgpt.py` trains the same model, several times faster, with the tool around it.
+
+How to read this file
+  Part 1, lines 30-478: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+          model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
+          step, sampling, and train_and_sample(), which puts them together. Stop there on a
+          first read: it is a complete GPT that trains.
+  Part 2, lines 479-704: making it fast. The same math with fewer graph nodes, no sorting, and
+          no graph at all where no gradient is needed; gradcheck, which checks the calculus.
+  Part 3, lines 705-1262: the tool. Limits, checkpoints, the training loop with resume and
+          Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
 far (here, characters), it gives a probability to each possible next token. Training nudges its
-parameters so that what really came next gets a higher probability; sampling draws one token
-at a time from those probabilities to write new text. `python microgpt.py` trains one on
-names.txt (32,000 names) and prints new names.
-
-How to read this file
-  Part 1, lines 50-591: the algorithm, plain. Dataset, tokenizer, autograd, the model's ops, the
-          model, the loss, learning (gradient descent, then Adam), the training step, sampling,
-          and all of it put together. Stop at the end of Part 1 on a first read: it is a
-          complete GPT that trains.
-  Part 2, lines 592-787: making it fast. The same math with fewer graph nodes, no sorting, and
-          no graph at all where no gradient is needed.
-  Part 3, lines 788-1363: the tool. Checkpoints, the training loop with resume and Ctrl-C,
-          gradcheck, looking inside the model, the command line, errors.
-
-Default sizes (all explained below): 27 tokens (26 letters and BOS), block_size 16 (the
-longest name + 1), one layer of 4 attention heads, n_embd 12, 2,640 parameters; 1,400 training
-steps of 6 names each, which take the loss on held-out names from about 3.3 to about 2.27 nats.
-
-Five words used throughout:
-  parameter  a number the model learns; all of them together are the weights of the model.
-  loss       one number saying how badly the model predicts the data; training lowers it.
-  gradient   of the loss, for each parameter: how fast the loss grows as that parameter grows
-             (the others held fixed).
-  logit      the model's raw score for one possible next token; softmax turns the scores into
-             probabilities.
-  nats       the unit of the loss: surprise measured with the natural log, -ln p. Guessing
-             uniformly among 27 tokens costs ln 27 = 3.30 nats per token.
+parameters, the numbers it learns, so that what really came next gets a higher probability.
+Sampling draws one token at a time from those probabilities to write new text. The default
+model (one layer of 4 attention heads, n_embd 12, 2,640 parameters) takes the loss on held-out
+names from ln 27 = 3.30 to about 2.27 nats per character in 1,400 steps.
 """
-import argparse
-import contextlib
-import functools
-import gc
-import json
 import math
-import operator
-import os
 import random
-import signal
-import sys
-import tempfile
-import time
-from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -55,13 +35,13 @@ from types import SimpleNamespace
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
-# Dataset: one document per line (for names.txt, one name). We train on most documents and hold
-# some out (the validation split): a loss that falls on documents the model never trained on
-# shows it is learning what the documents have in common, not memorizing the list.
+# Dataset: one document per line (a name, in names.txt). We train on most and hold some out (the
+# validation split): a loss that falls on documents never trained on shows that the model learns
+# what the documents have in common, not the list itself.
 
 def load_docs(path):
-    """The documents in the UTF-8 text file `path`: one per line, stripped, blank lines dropped.
-    Raises OSError or UnicodeDecodeError if it cannot be read (Part 3 explains these)."""
+    """The documents in the UTF-8 text file `path`, a list of strings: one per line, stripped,
+    blank lines dropped. Raises OSError or UnicodeDecodeError if the file cannot be read."""
     with open(path, encoding="utf-8-sig") as f:  # -sig: skip a byte-order mark if there is one
         return [line.strip() for line in f if line.strip()]
 
@@ -75,19 +55,14 @@ def split_docs(docs, seed):
 
 # ------------------------------------------------------------------------------------------------
 # Tokenizer: the model reads and writes numbers, so each character becomes a token id, its place
-# in `chars`, the sorted list of the characters in the data (the vocabulary). One extra token,
-# BOS (beginning of sequence), has the id len(chars), 26 for names. Every document is read as
-# [BOS, its characters..., BOS]: the first BOS gives the model somewhere to start, and BOS
-# predicted as the next token means "the document ends here".
+# in `chars`, the sorted characters of the data (the vocabulary). One more token, BOS (beginning
+# of sequence), has the id len(chars). Every document is read as [BOS, its characters..., BOS].
+# The first BOS gives the model somewhere to start; BOS as the next token means "it ends here".
 
 def encode(doc, chars):
     """The token ids of the string `doc` (a list of ints): chars[i] has id i."""
     stoi = {ch: i for i, ch in enumerate(chars)}
     return [stoi[ch] for ch in doc]
-
-def decode(ids, chars):
-    """The string for a list of character ids (BOS, not a character, must not be among them)."""
-    return "".join(chars[i] for i in ids)
 
 def tokenize(doc, chars):
     """A document as the model reads it: [BOS] + encode(doc, chars) + [BOS]."""
@@ -95,21 +70,20 @@ def tokenize(doc, chars):
     return [bos] + encode(doc, chars) + [bos]
 
 # ------------------------------------------------------------------------------------------------
-# Autograd (automatic differentiation). Learning means nudging every parameter in the direction
-# that lowers the loss, so we need the gradient: for each parameter, the derivative of the loss
-# with respect to it. The loss is computed by a few simple operations (+, *, exp, ...) whose
-# derivatives we know. Each result is a Value that remembers its inputs (its children) and the
-# derivative of itself with respect to each input (its local gradients): a partial derivative,
-# how the result moves when that one input moves and the others stay fixed. The result is its
-# inputs' parent. Together they form a graph, like a family tree drawn upside down: the loss
-# (the root) at the top, the parameters (leaves: no children) at the bottom.
+# Autograd (automatic differentiation). The loss is one number that says how badly the model
+# predicts the data, and learning nudges every parameter in the direction that lowers it. For
+# that we need the gradient of the loss with respect to each parameter: how fast the loss grows
+# as that parameter grows. The loss is computed by a few simple operations (+, *, exp, ...)
+# whose derivatives we know. Each result is a Value that remembers its inputs (its children) and
+# its local gradients, the partial derivative of the result with respect to each input (how it
+# moves when that one input moves and the others stay fixed). The Values form a graph that runs
+# from the parameters (leaves, with no children) up to the loss.
 #
-# The chain rule gives the rest: the gradient of the loss with respect to a Value is the sum,
-# over its parents, of (the parent's gradient) x (the parent's local gradient for it): a small
-# change in the Value moves each parent by its local gradient times that change, and what the
-# parents' moves do to the loss adds up. For example, with c = a * b and L = c + a, `a` reaches
-# L along two paths, through c and directly: dL/da = dL/dc * dc/da + dL/dL * 1 = 1 * b + 1 * 1.
-# backward() applies this rule from the root back to the leaves (backpropagation):
+# The chain rule gives the rest. The gradient of the loss with respect to a Value is a sum over
+# each use of it, of (the gradient of the result it was used in) x (the local gradient of that
+# use). In x * x, x is used twice, and both uses count. With c = a * b and L = c + a, `a` is
+# used twice, so dL/da = dL/dc * dc/da + dL/dL * 1 = 1 * b + 1 * 1. backward() applies this
+# rule from the loss back to the leaves (backpropagation):
 #     a, b = Value(2.0), Value(3.0)
 #     L = a * b + a
 #     L.backward()  # now a.grad == 4.0 (b + 1) and b.grad == 2.0 (a)
@@ -129,77 +103,52 @@ class Value:
     def __add__(self, other):  # a + b;  d/da = 1, d/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
-
     def __mul__(self, other):  # a * b;  d/da = b, d/db = a
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data * other.data, (self, other), (other.data, self.data))
-
     def __pow__(self, k):  # a ** k for a plain number k;  d/da = k a^(k - 1)
         return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
-
     def exp(self):  # e^a;  d/da = e^a
         e = math.exp(self.data)
         return Value(e, (self,), (e,))
-
     def log(self):  # ln a;  d/da = 1 / a
         return Value(math.log(self.data), (self,), (1.0 / self.data,))
-
     def tanh(self):  # tanh a;  d/da = 1 - tanh(a)^2
         t = math.tanh(self.data)
         return Value(t, (self,), (1.0 - t * t,))
 
-    def relu(self):  # max(0, a);  d/da = 1 if a > 0, else 0  (unused by the model: for experiments)
-        return Value(max(0.0, self.data), (self,), (float(self.data > 0),))
-
     # The rest are made of the ops above, so they need no derivatives of their own.
     def __neg__(self):  # -a
         return self * -1.0
-
     def __sub__(self, other):  # a - b
         return self + (-other)
-
     def __truediv__(self, other):  # a / b
         return self * other ** -1.0
-
     __radd__ = __add__  # 2 + a is a + 2 (so sum() of Values works: it starts from 0)
     __rmul__ = __mul__  # 2 * a is a * 2
-
     def __rsub__(self, other):  # 2 - a
         return -self + other
-
     def __rtruediv__(self, other):  # 2 / a
         return self ** -1.0 * other
-
     def __float__(self):  # float(v): the number alone
         return self.data
 
-    def __repr__(self):
-        return f"Value(data={self.data}, grad={self.grad})"
-
     def backward(self):
         """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
-        per graph: the inner nodes keep their grads, so a second call would add wrong amounts.
-        A parameter is a leaf of every graph it is used in, so its grad adds up over graphs: set
-        it back to 0 between training steps (the optimizer's step, below, does).
+        per graph (the inner nodes keep their grads, and a second call would add wrong amounts).
+        A parameter's grad adds up over all the graphs it is used in: the optimizer resets it.
 
-        First, sort the nodes into topological order: each one after all the nodes it was
-        computed from. The short way to write that is recursive:
-
-            order, seen = [], set()
+        First the nodes are put in topological order, each after all the nodes it was computed
+        from. The short way to write that is recursive:
             def visit(v):
                 if v not in seen:
                     seen.add(v)
                     for child in v._children:
                         visit(child)
                     order.append(v)  # after all of its children
-            visit(self)
-
-        The loop below does the same walk with a list as its stack: a recursive walk makes one
-        nested call per level of the graph, and a long sum (each + one more level) in a bigger
-        model or batch would pass Python's limit of 1,000 nested calls. Leaves are left out of
-        the order: they have no children to hand a gradient to (they still receive theirs).
-        Then, from self back to the leaves, each node hands its gradient to its children.
-        """
+        But that nests one call per level of the graph, and a long sum (each + one more level)
+        would pass Python's limit of 1,000 nested calls. The loop below makes the same walk with
+        a list as its stack. It leaves out the leaves, which have no children to hand grads to."""
         order, seen = [], set()
         stack = [(self, False)]
         while stack:
@@ -234,18 +183,19 @@ def linear(x, w):
     return [dot(row, x) for row in w]
 
 def softmax(logits):
-    """Scores -> probabilities: p_i = exp(z_i) / sum_j exp(z_j). exp makes every score positive
-    and a higher score far bigger; dividing by the total makes them sum to 1. Returns a list as
-    long as `logits`."""
+    """Scores (logits: the model's raw score for each token) -> probabilities: p_i = exp(z_i) /
+    sum_j exp(z_j). exp makes every score positive and a higher score far bigger; dividing by
+    the total makes them sum to 1. For example, [2, 0] gives [0.88, 0.12]."""
     m = max(z.data for z in logits)  # shifting all z changes no p_i, and keeps exp from overflow
     exps = [(z - m).exp() for z in logits]
     total = sum(exps)
     return [e / total for e in exps]
 
 def cross_entropy(logits, target):
-    """The loss for one prediction: -ln p[target], where p = softmax(logits) and `target` is the
-    id of the token that really comes next. In nats: 0 if the model gave it probability 1, and
-    growing without bound as that probability falls to 0. Returns one Value."""
+    """The loss for one prediction, -ln p[target], where p = softmax(logits) and `target` is the
+    id of the token that really comes next. Its unit is the nat (a log to base e): 0 if the
+    model gave the target probability 1, ln 27 = 3.30 for a uniform guess among 27 tokens, and
+    growing without bound as the probability falls to 0. Returns one Value."""
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
@@ -266,64 +216,65 @@ def gelu(x):
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
-# The model takes its ops as an argument, `ops`: these plain ones, or the fused ones made later
-# for speed (FUSED), which compute the same numbers (to rounding).
+# The model calls its ops through `ops`, these by default, so that faster ones can stand in.
 PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
                         layernorm=layernorm, gelu=gelu)
 
 # ------------------------------------------------------------------------------------------------
 # Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time.
 #
-# A token becomes a vector of n_embd numbers: its embedding, a learned vector for each token (a
-# row of `wte`), plus its position's embedding (a row of `wpe`). Without the position's, the
-# one-layer model reading the c of "abc" could not tell it from "bac": the weighted sums of
-# attention (below) ignore order.
+# A token becomes a vector of n_embd numbers: a learned vector for each token (a row of `wte`,
+# the token embeddings) plus one for its position (a row of `wpe`, the position embeddings).
+# Without the position's, a one-layer model reading the c of "abc" could not tell it from "bac".
 #
 # The vector then goes through n_layer blocks, the transformer (Vaswani et al. 2017). In each,
 # attention lets the token gather information from the tokens before it, then an MLP
 # (multi-layer perceptron: two linear layers with a GELU between) works on it alone. Each adds
-# its result to the vector, x = x + f(x), rather than replacing it: the residual connection.
+# its result to the vector, x = x + f(x), rather than replacing it (a residual connection).
 # Backpropagation multiplies local gradients along every path, so through many layers a
-# gradient can shrink towards 0 or blow up; a + hands its gradient on unchanged (local
-# gradient 1), so the residual adds make a straight path along which it reaches the early
-# layers undiminished. A LayerNorm starts each branch, before attention and before the MLP. At
-# the end, after one more LayerNorm, `lm_head` (the language-model head, a linear layer) turns
-# the vector into one logit per token of the vocabulary. In short, for one token:
+# gradient can shrink towards 0 or blow up. A + has local gradient 1, so the residual adds give
+# it a straight path to the early layers. A LayerNorm starts each branch. At the end, after one
+# more LayerNorm, `lm_head` (the language-model head, a linear layer) gives a logit per token:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))
+#
+# Attention, in each of n_head heads: the query q of this position is compared with the key k of
+# every position so far, itself included, by the score q.k. A softmax turns the scores into
+# weights (attn) that are positive and sum to 1, and the head's output is the positions' values
+# v summed with those weights. Each head works on its own slice of q, k and v, so the heads can
+# look for different things at once. Nothing says what q, k and v mean: training shapes the
+# matrices wq, wk and wv until they play these roles. The scores are scaled by 1/sqrt(head_dim):
+# a sum of head_dim independent products of mean 0 and variance 1 has variance head_dim, so
+# scaled, they keep one spread however wide the head, and the softmax does not saturate.
 
 @dataclass
 class GPTConfig:
-    """The sizes of the model, named as in nanoGPT; the command line's defaults for
-    n_layer, n_head and n_embd are these."""
+    """The sizes of the model, named as in nanoGPT."""
     vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
     block_size: int  # the most positions it reads: BOS + the longest document (16 for names)
     n_layer: int = 1  # transformer blocks, one after the other
-    n_head: int = 4  # attention heads per block (see gpt)
+    n_head: int = 4  # attention heads per block
     n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """All parameters in a dict, named as in GPT-2 (the prefixes): h.{i} is block i, ln_ a
-    LayerNorm, attn its attention, mlp its MLP. Each is a matrix (a list of rows of Values,
-    [n_out][n_in]) or a vector (a list of Values). Matrices start as random numbers drawn from a
-    bell curve (a Gaussian) with mean 0 and standard deviation `std`: different, so that neurons
-    learn different things; small, so that the first logits are nearly equal and the first loss is
-    near ln(vocab_size). LayerNorm weights start at 1 and biases at 0: at first, it only
-    normalizes."""
+    """All parameters in a dict, named as in GPT-2: h.{i} is block i, ln_ a LayerNorm, attn its
+    attention, mlp its MLP. Each is a matrix (a list of rows of Values, [n_out][n_in]) or a
+    vector (a list of Values). Matrices start as draws from a bell curve (a Gaussian) of mean 0
+    and standard deviation `std`: different, so that neurons learn different things, and small,
+    so that the first loss is near ln(vocab_size). LayerNorms start as 1 x + 0."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
-
     def vector(n, value):
         return [Value(value) for _ in range(n)]
 
     n_embd = config.n_embd
-    params = {"wte": matrix(config.vocab_size, n_embd),  # token embeddings: a row per token
-              "wpe": matrix(config.block_size, n_embd)}  # position embeddings: a row per position
+    params = {"wte": matrix(config.vocab_size, n_embd),  # a row per token
+              "wpe": matrix(config.block_size, n_embd)}  # a row per position
     for i in range(config.n_layer):
         params[f"h.{i}.ln_1.weight"] = vector(n_embd, 1.0)
         params[f"h.{i}.ln_1.bias"] = vector(n_embd, 0.0)
-        for name in ("wq", "wk", "wv", "wo"):  # attention's (see gpt): [n_embd][n_embd]
+        for name in ("wq", "wk", "wv", "wo"):  # attention's: [n_embd][n_embd]
             params[f"h.{i}.attn.{name}"] = matrix(n_embd, n_embd)
         params[f"h.{i}.ln_2.weight"] = vector(n_embd, 1.0)
         params[f"h.{i}.ln_2.bias"] = vector(n_embd, 0.0)
@@ -342,75 +293,43 @@ def parameters(params):
     return flat
 
 def empty_cache(config):
-    """A KV cache for a new document: per layer, a list of keys and a list of values (see gpt).
-    Called a cache because, when sampling, it saves recomputing the earlier positions; here it
-    is also how each position sees the ones before it."""
+    """A KV cache for a new document: per layer, a list of keys and a list of values. (It is
+    called a cache because, when sampling, it saves recomputing the earlier positions.)"""
     return [([], []) for _ in range(config.n_layer)]
 
-def gpt(token, pos, kv_cache, params, config, ops, attn_log=None):
-    """Read the token id `token` at position `pos`; return vocab_size logits for the token that
-    comes next (Values; floats with Part 2's FLOATS ops).
-
-    kv_cache holds, per layer, the keys and values (attention's words, explained below: not the
-    class Value) of this document's earlier positions; this position's are appended to it.
-    Attending only to what is in the cache is what makes the model causal: a position can never
-    see a later one. (GPTs usually read a whole sequence at once and mask out the later
-    positions: the same math.) The cached keys and values are part of the graph, so the
-    gradient flows back through them to the earlier positions. ops: the ops to compute with,
-    PLAIN (Part 1), or FUSED or FLOATS (Part 2). attn_log: a list, or None; if a list, each head's
-    attention weights (pos + 1 floats) are appended to it, layer by layer, head by head.
-    Shapes for one token at the default sizes:
-    a token (one of 27) -> [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits.
-    """
+def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
+    """Read the token id `token` at position `pos`; return the vocab_size logits for the token
+    that comes next. kv_cache holds each layer's keys and values (attention's words, not the
+    class Value) of the earlier positions of this document, and this position's are appended.
+    Attending only to what is in the cache makes the model causal: a position never sees a later
+    one. Shapes at the default sizes: a token -> [12] -> 4 heads x [3] -> [12] -> MLP [48] ->
+    [12] -> [27] logits."""
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
-    head_dim = config.n_embd // config.n_head  # each head's slice of q, k and v (see below)
+    head_dim = config.n_embd // config.n_head
+    scale = 1.0 / math.sqrt(head_dim)
     for i in range(config.n_layer):
-        # --- attention block
-        h = ops.layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
-        q = ops.linear(h, params[f"h.{i}.attn.wq"])  # query: what this position looks for
+        x_norm = ops.layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
+        q = ops.linear(x_norm, params[f"h.{i}.attn.wq"])  # query: what this position looks for
         keys, values = kv_cache[i]
-        keys.append(ops.linear(h, params[f"h.{i}.attn.wk"]))  # key: what it offers to be found by
-        values.append(ops.linear(h, params[f"h.{i}.attn.wv"]))  # value: what it passes on
-        # Attention: this position's query is compared with the key of every position so far,
-        # itself included: score = q.k, high where they match. Softmax turns the scores into
-        # weights that are positive and sum to 1 (attn: computed for each position, not learned
-        # like the model's weights), and the head's output is the sum of the positions' value
-        # vectors weighted by attn: it copies in what it found. What a query looks for, a key
-        # offers and a value passes on is nothing written here: training shapes wq, wk and wv
-        # until they play these roles, because that lowers the loss. Each head
-        # works on its own slice of q, k and v (head_dim numbers), so the heads can look for
-        # different things at once, say one the previous letter and another the first. E.g.
-        # with two positions, scores [2, 0] give attn [0.88, 0.12], and the head's output is
-        # 0.88 v_0 + 0.12 v_1, built below one entry j at a time.
-        # The scores are scaled by 1/sqrt(head_dim): q.k sums head_dim products, and a sum of n
-        # unrelated terms of about unit size spreads (has a standard deviation) of about sqrt(n).
-        # Scaled, the scores keep one scale whatever head_dim, so the softmax does not saturate
-        # (put all the weight on one position). It matters in big models' wide heads, not here.
-        scale = 1.0 / math.sqrt(head_dim)
+        keys.append(ops.linear(x_norm, params[f"h.{i}.attn.wk"]))  # key: what it offers
+        values.append(ops.linear(x_norm, params[f"h.{i}.attn.wv"]))  # value: what it passes on
         heads = []  # [n_embd]: the heads' outputs side by side
-        for s in range(0, config.n_embd, head_dim):
+        for s in range(0, config.n_embd, head_dim):  # a head: entries s to s + head_dim - 1
             scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
             attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
-            if attn_log is not None:  # someone is looking inside (see explain in Part 3)
-                attn_log.append([float(a) for a in attn])
-            for j in range(s, s + head_dim):  # entry j of the output: attn-weighted sum of v[j]
-                heads.append(ops.dot(attn, [v[j] for v in values]))
-        out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
-        x = [a + b for a, b in zip(x, out)]  # residual add
-        # --- MLP block: widen to 4 n_embd, bend with GELU, narrow back
-        h = ops.layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
-        out = ops.linear(ops.gelu(ops.linear(h, params[f"h.{i}.mlp.fc"])),
-                         params[f"h.{i}.mlp.proj"])
-        x = [a + b for a, b in zip(x, out)]  # residual add
+            heads += [ops.dot(attn, [v[j] for v in values]) for j in range(s, s + head_dim)]
+        x = [a + b for a, b in zip(x, ops.linear(heads, params[f"h.{i}.attn.wo"]))]  # residual
+        x_norm = ops.layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
+        hidden = ops.gelu(ops.linear(x_norm, params[f"h.{i}.mlp.fc"]))  # [4 n_embd]
+        x = [a + b for a, b in zip(x, ops.linear(hidden, params[f"h.{i}.mlp.proj"]))]
     x = ops.layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
     return ops.linear(x, params["lm_head"])  # [vocab_size]
 
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
-# cross-entropy of that prediction. The loss is the mean over every position of every document
-# (a mean, not a sum, so that its scale does not depend on how many positions there are).
+# cross-entropy of that prediction. The loss is the mean over all positions of all documents.
 
-def doc_losses(tokens, params, config, ops):
+def doc_losses(tokens, params, config, ops=PLAIN):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
     position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
     len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut."""
@@ -421,35 +340,37 @@ def doc_losses(tokens, params, config, ops):
         losses.append(ops.cross_entropy(logits, tokens[pos + 1]))
     return losses
 
-def batch_loss(batch, params, config, ops):
+def batch_loss(batch, params, config, ops=PLAIN):
     """The mean loss (a Value, in nats per token) over every position of every document of
     `batch` (a list of token lists)."""
     losses = [loss for tokens in batch for loss in doc_losses(tokens, params, config, ops)]
     return sum(losses) / len(losses)
 
+def evaluate(docs, params, config, ops=PLAIN):
+    """Mean loss per token (float, nats) over the token lists `docs` (NaN if there are none):
+    on the validation split, how well the model predicts documents it never trained on."""
+    losses = [float(loss) for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
+    return sum(losses) / len(losses) if losses else math.nan
+
 # ------------------------------------------------------------------------------------------------
 # Learning. A parameter's gradient says how the loss changes as it grows, so a small step
-# against the gradient lowers the loss. Repeating such steps is gradient descent. Computing the
-# loss over all the data for every step would be slow; a batch of a few random documents gives
-# a noisy but cheap estimate of it, and many cheap steps beat a few exact ones. That is
-# stochastic gradient descent (SGD), the simplest optimizer (the rule that turns gradients into
-# updates of the parameters):
+# against the gradient lowers the loss. Repeating such steps is gradient descent. A batch of a
+# few documents gives a noisy but cheap estimate of the loss over all the data, and many cheap
+# steps beat a few exact ones. That is stochastic gradient descent (SGD), the simplest
+# optimizer (the rule that turns gradients into updates of the parameters).
 
 def sgd_step(flat, lr):
     """Move each parameter Value in `flat` by -lr times its gradient (lr, the learning rate, sets
-    the step size), then reset its gradient to 0. (Training below uses Adam; to see the
-    difference, call this in train_step instead of adam_step, with a learning rate near 1.)"""
+    the step size), then reset its gradient to 0."""
     for p in flat:
         p.data -= lr * p.grad
         p.grad = 0.0
 
-# That works, but one learning rate must suit every parameter, and gradients differ in scale by
-# orders of magnitude from one parameter to another and are noisy from batch to batch. Adam
-# (Kingma & Ba 2015) gives each parameter its own step: a running average of its gradient (m,
-# the direction) divided by the square root of a running average of its squared gradient (v, the
-# typical size). A parameter then moves about lr per step or less, whatever its gradient's
-# scale (while its gradient is steady, m / sqrt(v) is about +-1; a few times that at worst, for
-# a gradient that keeps growing), and less when its gradient keeps changing sign.
+# That works, but one learning rate must suit every parameter, though gradients differ in scale
+# by orders of magnitude from one parameter to another. Adam (Kingma & Ba 2015) gives each its
+# own step: a running average of its gradient (m, the direction) divided by the square root of a
+# running average of its squared gradient (v, the typical size). A parameter then moves about lr
+# per step or less, whatever its gradient's scale, and less when its gradient keeps changing sign.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
@@ -467,74 +388,45 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
 
 def lr_at(step, max_steps, learning_rate):
     """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of the
-    steps (none under 100 steps), then linear decay towards 0 at the end. Warmup keeps the first
-    Adam steps small, while its running averages are still poor estimates; the decay lets the
-    weights settle."""
+    steps (none under 100 steps), then linear decay towards 0. Warmup keeps the first Adam steps
+    small, while its averages are still poor estimates; the decay lets the weights settle."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
     return learning_rate * (max_steps - step) / (max_steps - warmup)
 
 # ------------------------------------------------------------------------------------------------
-# Training: take a batch of documents, compute the loss and its gradients, update; repeat. Each
-# pass over the training documents (an epoch) takes them in a new random order. (The default
-# run reads 8,400 documents, about a quarter of one pass over the 31,000 training names.)
+# Training: take a batch of documents, compute the loss and its gradients, update; repeat. The
+# batches take the training documents in order (split_docs shuffled them), pass after pass.
 
-@functools.lru_cache(maxsize=2)  # each pass's order is made once
-def epoch_order(n_docs, seed, epoch):
-    """The order of the training documents in pass `epoch` (a list of n_docs indices). It is a
-    function of its arguments alone: there is no random state to save, and a run stopped and
-    resumed later (Part 3) sees the batches an uninterrupted one would."""
-    order = list(range(n_docs))
-    random.Random(f"{seed}/{epoch}").shuffle(order)
-    return order
+def get_batch(docs, position, batch_size):
+    """The batch_size documents after the first `position`, wrapping around after the last."""
+    return [docs[k % len(docs)] for k in range(position, position + batch_size)]
 
-def get_batch(docs, seed, position, batch_size):
-    """The next batch_size documents of training, after the `position` documents used so far.
-    Training reads `docs` pass after pass, each pass in its epoch_order."""
-    batch = []
-    for k in range(position, position + batch_size):
-        epoch, i = divmod(k, len(docs))  # the k-th document of training is the i-th of its pass
-        batch.append(docs[epoch_order(len(docs), seed, epoch)[i]])
-    return batch
-
-def init_state(params, seed):
-    """The training state of a new model: what changes as training goes, besides the parameters.
-    "seed": for the order of the documents; "step": steps done; "position": documents used
-    so far; "adam_m", "adam_v": Adam's running averages, one per parameter."""
+def init_state(params):
+    """What changes as training goes, besides the parameters: "step" (steps done), and "adam_m"
+    and "adam_v" (Adam's running averages, one per parameter)."""
     n = len(parameters(params))
-    return {"seed": seed, "step": 0, "position": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
+    return {"step": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
 
-def train_step(state, train_tokens, params, config, ops, batch_size, max_steps, learning_rate):
-    """One step of training on the token lists `train_tokens`; updates `params` and `state` in
-    place and returns the batch's loss (float, nats per token) before the update."""
-    step = state["step"]
-    batch = get_batch(train_tokens, state["seed"], state["position"], batch_size)  # 1. a batch
-    loss = batch_loss(batch, params, config, ops)  # 2. forward: the loss, as a graph of Values
-    loss.backward()  # 3. backward: every parameter's .grad = d loss / d parameter
-    adam_step(parameters(params), state["adam_m"], state["adam_v"], step + 1,  # 4. update
-              lr_at(step, max_steps, learning_rate))
-    state["step"], state["position"] = step + 1, state["position"] + batch_size
+def train_step(state, batch, params, config, lr, ops=PLAIN):
+    """One step of training on `batch` (a list of token lists) at learning rate lr; updates
+    `params` and `state` in place and returns the batch's loss before the update (a float)."""
+    loss = batch_loss(batch, params, config, ops)  # forward: the loss, as a graph of Values
+    loss.backward()  # backward: every parameter's .grad = d loss / d parameter
+    state["step"] += 1
+    adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
     return loss.data
 
-def evaluate(docs, params, config, ops):
-    """Mean loss per token (float, nats) over the token lists `docs` (NaN if there are none):
-    on the validation split, how well the model predicts documents it never trained on."""
-    losses = [float(loss) for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
-    return sum(losses) / len(losses) if losses else math.nan
-
 # ------------------------------------------------------------------------------------------------
-# Sampling: start from BOS (and the prompt, if any), turn the logits into probabilities with a
-# softmax, draw the next character from them, and feed it back in; stop when the model draws BOS
-# (the end) or runs out of positions.
+# Sampling: start from BOS (and the prompt, if any), draw the next character from the softmax of
+# the logits, and feed it back in, until the model draws BOS (the end) or runs out of positions.
 
-def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=""):
+def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", ops=PLAIN):
     """One new document (a string) that starts with `prompt`, drawn with the random.Random `rng`.
-
-    The logits are divided by `temperature` before the softmax: below 1 the distribution gets
-    sharper and the model plays safe, above 1 flatter and it takes chances; 0 means always the
-    most likely token (greedy). top_k keeps only the k most likely tokens (BOS counts as one;
-    ties at the k-th keep more). Prompt characters must be in `chars`."""
+    The logits are divided by `temperature`: below 1 the model plays safe, above 1 it takes
+    chances, and at 0 it takes the most likely token (greedy). top_k keeps only the k most likely
+    tokens (BOS counts as one; ties at the k-th keep more). Prompt characters must be in chars."""
     bos = len(chars)
     tokens = [bos] + encode(prompt, chars)
     kv_cache = empty_cache(config)
@@ -547,57 +439,54 @@ def sample(params, config, chars, rng, ops, temperature=1.0, top_k=None, prompt=
             logits = [z if z >= kth else -math.inf for z in logits]
         if temperature == 0:
             token = logits.index(max(logits))
-        else:  # softmax of logits / temperature (on floats: no gradient needed), then a draw
-            m = max(logits)
-            exps = [math.exp((z - m) / temperature) for z in logits]
-            total = sum(exps)
-            token = rng.choices(range(len(exps)), weights=[e / total for e in exps])[0]
+        else:  # a draw from softmax(logits / temperature)
+            probs = softmax([Value(z / temperature) for z in logits])
+            token = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
         if token == bos:
             break
         tokens.append(token)
-    return decode(tokens[1:], chars)
+    return "".join(chars[i] for i in tokens[1:])  # the characters after BOS
 
 # ------------------------------------------------------------------------------------------------
-# All of it put together: the whole algorithm in a dozen lines. (The program's run() does the
-# same, with progress lines, validation, checkpoints, Ctrl-C and the command line around it.)
+# All of it put together: a driver that trains a model on a file and samples from it.
 
-def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
-    """Train a default-sized model on the documents in `path` for `steps` steps of 6 documents,
-    at a peak learning rate of 0.015; return num_samples new documents. On names.txt, after 100
-    steps the samples begin to look like names; with PLAIN that takes under a minute, and
-    ops=FUSED (Part 2) is several times faster."""
+def train_and_sample(path="names.txt", steps=300, num_samples=10, seed=42):
+    """Train a default-sized model on the documents in `path` for `steps` steps of 6 documents
+    at a peak learning rate of 0.015, printing the loss every 25 steps and the val loss at the
+    end, then print and return num_samples new documents."""
     docs = load_docs(path)
-    train_docs, _ = split_docs(docs, seed)
+    train_docs, val_docs = split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
     train_tokens = [tokenize(doc, chars) for doc in train_docs]
     config = GPTConfig(vocab_size=len(chars) + 1, block_size=max(len(doc) for doc in docs) + 1)
     params = init_params(config, random.Random(seed))
-    state = init_state(params, seed)
-    for _ in range(steps):
-        train_step(state, train_tokens, params, config, ops, 6, steps, 0.015)
+    state = init_state(params)
+    for step in range(steps):
+        batch = get_batch(train_tokens, step * 6, 6)
+        loss = train_step(state, batch, params, config, lr_at(step, steps, 0.015))
+        if (step + 1) % 25 == 0:
+            print(f"step {step + 1}/{steps} | train loss {loss:.4f}")
+    val_loss = evaluate([tokenize(doc, chars) for doc in val_docs[:200]], params, config)
+    print(f"val loss {val_loss:.4f} (on 200 held-out documents)")
     rng = random.Random(seed)
-    return [sample(params, config, chars, rng, ops) for _ in range(num_samples)]
+    samples = [sample(params, config, chars, rng) for _ in range(num_samples)]
+    print("samples: " + ", ".join(samples))
+    return samples
 
-# ------------------------------------------------------------------------------------------------
-# For readers who know GPT-2 (Radford et al. 2019) and nanoGPT (Karpathy's minimal code to train it;
-# others can skip this), what differs here. Model: the linear layers have no biases; q, k and v have
-# a matrix each (GPT-2 packs them into one, c_attn); lm_head is a matrix of its own, not wte reused;
-# every matrix starts with std 0.08 (GPT-2: 0.02, with the residual layers scaled down); no dropout;
-# GELU in GPT-2's tanh form (nanoGPT: the exact, erf form); float64 throughout; characters, not
-# GPT-2's byte-pair tokens; each document is its own sequence from BOS, not a window cut from one
-# long text. Training, compared with nanoGPT's: Adam, not AdamW (no weight decay), with beta2 0.99
-# (nanoGPT: 0.95); no gradient clipping; batches drawn pass by pass without replacement; the
-# learning rate decays linearly to 0 (nanoGPT: cosine, to a tenth).
+# That is the whole algorithm. What follows adds no new math: next, the same steps made several
+# times faster; then the tool around them (checkpoints, resume, a look inside, the command line).
 
 # ================================================================================================
 # Part 2: making it fast
 #
 # Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, sort
 # into order and hand a gradient through, one Python object at a time. Three changes make the
-# same math fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 3. no graph at all
-# where no gradient is needed. The tests check that each gives Part 1's numbers, and
-# tests/benchmark.py times each.
+# same math fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 4. no graph at all
+# where no gradient is needed. Between them, 3. gradcheck checks the calculus the fused ops do
+# by hand. The tests check that each gives Part 1's numbers, and tests/benchmark.py times each.
 # ================================================================================================
+import contextlib
+import operator
 
 # ------------------------------------------------------------------------------------------------
 # 1. Fused ops: one node per output of each op (LayerNorm adds two, for its mean and rstd),
@@ -608,7 +497,7 @@ def train_and_sample(path, steps, num_samples=10, ops=PLAIN, seed=42):
 # local gradient per input: that work remains.
 #
 # Each fused op first computes its outputs on plain floats (with the float_ functions, which the
-# graph-free code of 3. uses directly), then makes one Value per output with its local
+# graph-free code of 4. uses directly), then makes one Value per output with its local
 # gradients. Each takes the arguments of the Part 1 op it replaces (fused_linear is FUSED.linear,
 # for PLAIN.linear); the comment beside it shows that op's composition.
 
@@ -747,20 +636,48 @@ def backward_on_tape(root, tape):
         for child, local_grad in zip(node._children, node._local_grads):
             child.grad += local_grad * grad
 
-def train_step_fast(state, train_tokens, params, config, batch_size, max_steps, learning_rate):
+def train_step_fast(state, batch, params, config, lr):
     """Part 1's train_step with the fused ops and the tape: the same step, several times faster."""
-    step = state["step"]
-    batch = get_batch(train_tokens, state["seed"], state["position"], batch_size)
     with recording() as tape:
         loss = batch_loss(batch, params, config, FUSED)
     backward_on_tape(loss, tape)
-    adam_step(parameters(params), state["adam_m"], state["adam_v"], step + 1,
-              lr_at(step, max_steps, learning_rate))
-    state["step"], state["position"] = step + 1, state["position"] + batch_size
+    state["step"] += 1
+    adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
     return loss.data
 
 # ------------------------------------------------------------------------------------------------
-# 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
+# 3. Gradcheck. Each local gradient of the fused ops was worked out on paper, and a wrong one
+# would not stop training: the model would still learn, only worse. A finite difference checks
+# them with no calculus at all. Nudge one parameter by +h and by -h, and (L(p + h) - L(p - h)) / 2h
+# is the slope of the loss, close to the gradient that backpropagation gave.
+
+def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
+    """The largest relative error between backpropagated gradients and finite differences over
+    n parameters (drawn among those with a gradient) of the loss on `docs` (token lists); and
+    how many were checked. watch(items) wraps the loop over them (to show progress, say). The
+    difference quotient's own error (about h^2 from the curve's bend, plus rounding) is up to
+    about 1e-7 at this h: errors of that size mean the gradients are right, and a wrong local
+    gradient shows up far above it."""
+    with recording() as tape:  # backpropagate as training does: with the sort, or the tape
+        loss = batch_loss(docs, params, config, ops)
+    loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
+    worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
+    checked = rng.sample(with_grad, min(n, len(with_grad)))
+    for p in watch(checked):
+        old = p.data
+        p.data = old + h
+        up = batch_loss(docs, params, config, ops).data
+        p.data = old - h
+        down = batch_loss(docs, params, config, ops).data
+        p.data = old
+        numeric = (up - down) / (2 * h)
+        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
+    for p in parameters(params):
+        p.grad = 0.0
+    return worst, len(checked)
+
+# ------------------------------------------------------------------------------------------------
+# 4. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
 # given the parameters as floats and ops on floats, the same code computes the same numbers
 # without making a single Value: validation and sampling need only the numbers, and get them
 # about three times faster. For example, evaluate(val_tokens, as_floats(params), config, FLOATS)
@@ -789,15 +706,24 @@ FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softm
 # Part 3: the tool
 #
 # What makes the algorithm a program people can use on their own data: limits, checkpoints, a
-# training loop that shows its progress and survives Ctrl-C, gradcheck, a look inside the
-# model, and the command line, where every bad input gets a clear one-line message.
+# training loop that shows its progress and survives Ctrl-C, a look inside the model, and the
+# command line, where every bad input gets a clear one-line message.
 # ================================================================================================
+import argparse
+import gc
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
 
 # ------------------------------------------------------------------------------------------------
 # Limits. Every number here is a Python object, so a model of 10 million parameters would need
 # gigabytes and days. Sizes, from the flags or a checkpoint, are checked before anything is made.
 MAX_PARAMS = 1_000_000  # about 150 MB, with Adam's running averages
-MAX_EDGES = {"fused": 25_000_000, "plain": 5_000_000}  # one training step's graph: about 750 MB
+MAX_EDGES = {"fused": 25_000_000, "plain": 5_000_000}  # per training step: up to about 750 MB
 BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and per graph edge
 SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and checkpoints give
 
@@ -808,43 +734,34 @@ def n_params(config):
     e, v = config.n_embd, config.vocab_size
     return 2 * v * e + config.block_size * e + config.n_layer * (4 * e + 12 * e * e) + 2 * e
 
-def doc_edges(config, positions, ops_name):
-    """About how many edges the loss graph of a document of `positions` positions has with the
-    "fused" or the "plain" ops (within 2% of graph_size: tested), counted op by op: the linear
-    layers' weights, then attention, which grows with the positions seen."""
-    e, h, v, n_layer = config.n_embd, config.n_head, config.vocab_size, config.n_layer
-    s1 = positions * (positions + 1) // 2  # sum over positions of the positions seen
-    s2 = positions * (positions + 1) * (2 * positions + 1) // 6  # ... and of their squares
-    if ops_name == "fused":
-        return (positions * (n_layer * (24 * e * e + 18 * e) + 9 * e + 2 * e * v + v + 2)
-                + n_layer * ((4 * e + 2 * h) * s1 + h * s2) + 2)
-    return (positions * (n_layer * (48 * e * e + 98 * e + 14) + 21 * e + 4 * e * v + 8 * v + 12)
-            + n_layer * (8 * e + 10 * h) * s1 + 2)
+def step_edges(config, batch_size, plain=False):
+    """From above, the edges (local gradients) of one training step's graph: batch_size
+    documents of T = block_size positions. At every position a fused node links each weight to
+    the input it meets, 2 edges per parameter; we count 3, to cover LayerNorm, GELU and the
+    adds. Attention adds, per layer and position, at most T positions looked at, each costing
+    at most 6 n_embd + n_head T (scores, weighted sums, softmax). The plain ops make at most 3
+    times as many edges (tested, with graph_size)."""
+    e, h, T = config.n_embd, config.n_head, config.block_size
+    per_position = 3 * n_params(config) + config.n_layer * T * (6 * e + h * T)
+    return batch_size * T * per_position * (3 if plain else 1)
 
-def check_config(config, batch_size=1, ops_name="fused"):
+def check_config(config, batch_size=1, plain=False):
     """Raise ValueError unless n_embd splits into the heads and the model and a training step on
-    batch_size documents are within the limits. The message says what they would cost (memory,
-    and time per step at this machine's speed, measured on a small graph) and what to lower."""
+    batch_size documents are within the limits. The message says what they would cost at most
+    and what to lower."""
     if config.n_embd % config.n_head:
         raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
                          f"--n-head ({config.n_head})")
-    n, edges = n_params(config), batch_size * doc_edges(config, config.block_size, ops_name)
-    if n > MAX_PARAMS or edges > MAX_EDGES[ops_name]:
-        small, ops = GPTConfig(vocab_size=27, block_size=8), (PLAIN, FUSED)[ops_name == "fused"]
-        start = time.time()
-        loss = batch_loss([list(range(8))], init_params(small, random.Random(0)), small, ops)
-        loss.backward()
-        seconds = (time.time() - start) / graph_size(loss)[1] * edges  # for a step of this model
-        took = next((f"{seconds / s:,.0f} {unit}" for unit, s in (("days", 86400), ("h", 3600),
-                     ("min", 60)) if seconds >= s), f"{seconds:.1f} s")
-        plain = ops_name == "plain"
+    n, edges = n_params(config), step_edges(config, batch_size, plain)
+    ops = "plain" if plain else "fused"
+    if n > MAX_PARAMS or edges > MAX_EDGES[ops]:
         raise ValueError(
-            f"this model ({n:,} parameters) would build about {edges:,} graph edges per training "
-            f"step (batch {batch_size:,}, block_size {config.block_size:,}): about "
-            f"{(n * BYTES['param'] + edges * BYTES[ops_name]) / 1e9:,.1f} GB of memory and "
-            f"{took} per step here. microgpt allows {MAX_PARAMS:,} parameters and "
-            f"{MAX_EDGES[ops_name]:,} edges per step{' with --plain' * plain}: lower --n-embd, "
-            f"--n-layer, --block-size or --batch-size{', or drop --plain' * plain}")
+            f"this model ({n:,} parameters) would build up to {edges:,} graph edges per training "
+            f"step (batch {batch_size:,}, block_size {config.block_size:,}): up to about "
+            f"{(n * BYTES['param'] + edges * BYTES[ops]) / 1e9:,.1f} GB of memory. microgpt "
+            f"allows {MAX_PARAMS:,} parameters and {MAX_EDGES[ops]:,} edges per step"
+            f"{' with --plain' * plain}: lower --n-embd, --n-layer, --block-size or "
+            f"--batch-size{', or drop --plain' * plain}")
 
 # ------------------------------------------------------------------------------------------------
 # Checkpoints: the model and everything needed to resume training, as JSON. Python writes each
@@ -878,18 +795,24 @@ def number(value, name, low, high=math.inf, integer=False):
     return value
 
 def shaped(value, template, name, low, high):
-    """`value` if it has the shape of `template` (nested lists of numbers) and its numbers are
-    from low to high (converted to floats); else a ValueError."""
-    if not isinstance(template, list):
-        return float(number(value, name, low, high))
-    if not isinstance(value, list) or len(value) != len(template):
-        raise ValueError(f"{name} does not have the shape its config gives")
-    return [shaped(v, t, name, low, high) for v, t in zip(value, template)]
+    """`value` if it has the shape of `template` (a number, or lists or dicts of them) and its
+    numbers are from low to high (whole numbers where the template's are ints); else a
+    ValueError. Numbers are returned as the template's type."""
+    if isinstance(template, dict):
+        if not isinstance(value, dict) or set(value) != set(template):
+            raise ValueError(f"{name} must hold exactly these: {', '.join(template)}")
+        return {k: shaped(value[k], t, f"{name}.{k}", low, high) for k, t in template.items()}
+    if isinstance(template, list):
+        if not isinstance(value, list) or len(value) != len(template):
+            raise ValueError(f"{name} does not have the shape its config gives")
+        return [shaped(v, t, name, low, high) for v, t in zip(value, template)]
+    return type(template)(number(value, name, low, high, isinstance(template, int)))
 
 def load_checkpoint(path):
-    """Read a checkpoint written by save_checkpoint: (params, config, chars, state). Every field
-    is checked before it is used: a ValueError names the first one that is missing, of the wrong
-    type, out of range (weights within 1e6, sizes within the limits) or of the wrong shape."""
+    """Read a checkpoint written by save_checkpoint: (params, config, chars, state). Its fields
+    must have the shape of a freshly built model of its config, sizes within the limits, weights
+    and losses within 1e6 of 0, Adam's moments finite (adam_v not negative) and counters whole
+    numbers. A ValueError names the first field that is missing or breaks one of these rules."""
     try:
         with open(path, encoding="utf-8") as f:
             ckpt = json.load(f)
@@ -912,25 +835,19 @@ def load_checkpoint(path):
         chars = get("chars")
         if not isinstance(chars, str) or not chars or len(set(chars)) < len(chars):
             raise ValueError("chars must be a string of different characters")
-        config = GPTConfig(len(chars) + 1, **{k: number(get(k, get("config"), "config."),
-                                                        f"config.{k}", 1, 10 ** 9, True)
-                                              for k in SIZES})
+        sizes = {k: number(get(k, get("config"), "config."), f"config.{k}", 1, 10 ** 9, True)
+                 for k in SIZES}
+        config = GPTConfig(len(chars) + 1, **sizes)
         check_config(config)
-        params, saved = init_params(config, random.Random(0)), get("params")
-        if not isinstance(saved, dict) or set(saved) != set(params):
-            raise ValueError(f"params must hold exactly the parameters of its config: "
-                             f"{', '.join(params)}")
-        template = as_floats(params)
-        numbers = {k: shaped(saved[k], template[k], f"params.{k}", -10 ** 6, 10 ** 6)
-                   for k in params}
-        for value, x in zip(parameters(params), parameters(numbers)):
+        params, n = init_params(config, random.Random(0)), n_params(config)
+        rules = {"params": (as_floats(params), -10 ** 6, 10 ** 6),  # (template, low, high)
+                 "adam_m": ([0.0] * n, -1e300, 1e300), "adam_v": ([0.0] * n, 0, 1e300),
+                 "seed": (0, -2 ** 63, 2 ** 63 - 1), "step": (0, 0, 10 ** 12),
+                 "position": (0, 0, 10 ** 18)}
+        state = {k: shaped(get(k), template, k, low, high)
+                 for k, (template, low, high) in rules.items()}
+        for value, x in zip(parameters(params), parameters(state.pop("params"))):
             value.data = x
-        n = n_params(config)
-        state = {"seed": number(get("seed"), "seed", -2 ** 63, 2 ** 63 - 1, True),
-                 "step": number(get("step"), "step", 0, 10 ** 12, True),
-                 "position": number(get("position"), "position", 0, 10 ** 18, True),
-                 "adam_m": shaped(get("adam_m"), [0.0] * n, "adam_m", -1e300, 1e300),
-                 "adam_v": shaped(get("adam_v"), [0.0] * n, "adam_v", 0, 1e300)}
         history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
         train, val = get("train", history, "history."), get("val", history, "history.")
         if (not isinstance(train, list) or len(train) > state["step"] or not isinstance(val, list)
@@ -938,10 +855,9 @@ def load_checkpoint(path):
             raise ValueError("history must hold a train loss per step done, and [step, val loss] "
                              "pairs")
         state["history"] = {
-            "train": [float(number(x, "a train loss of history", 0, 10 ** 6)) for x in train],
-            "val": [[number(step, "a step of history.val", 1, state["step"], True),
-                     float(number(loss, "a val loss of history", 0, 10 ** 6))]
-                    for step, loss in val]}
+            "train": shaped(train, [0.0] * len(train), "a train loss of history", 0, 10 ** 6),
+            "val": [[shaped(step, 0, "a step of history.val", 1, state["step"]),
+                     shaped(loss, 0.0, "a val loss of history", 0, 10 ** 6)] for step, loss in val]}
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
     return params, config, chars, state
@@ -989,24 +905,25 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
     Raises FloatingPointError if the loss becomes NaN or infinite."""
     interrupted = []
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
-    hyper = (args.batch_size, args.max_steps, args.learning_rate)
     try:
         first, t0, tokens = state["step"], time.time(), 0
         while state["step"] < args.max_steps and not interrupted:
             step = state["step"] + 1
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
-            batch = get_batch(train_tokens, state["seed"], state["position"], args.batch_size)
+            batch = get_batch(train_tokens, state["position"], args.batch_size)
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
+            lr = lr_at(step - 1, args.max_steps, args.learning_rate)
             try:  # Part 1's step with --plain, else Part 2's: the fused ops and the tape
                 if args.plain:
-                    loss = train_step(state, train_tokens, params, config, PLAIN, *hyper)
+                    loss = train_step(state, batch, params, config, lr)
                 else:
-                    loss = train_step_fast(state, train_tokens, params, config, *hyper)
+                    loss = train_step_fast(state, batch, params, config, lr)
             except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
                 loss = math.inf
             if not math.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss} at step {step}; try a "
                                          f"lower --learning-rate (it was {args.learning_rate})")
+            state["position"] += len(batch)
             state["history"]["train"].append(loss)
             evaluating = step % args.eval_every == 0 and step < args.max_steps
             if evaluating or step == first + 1 or step % 100 == 0 or step == args.max_steps:
@@ -1026,31 +943,6 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
         status("", args.progress)
     return bool(interrupted)
 
-def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, show=False):
-    """The largest relative error between backpropagated gradients and central finite
-    differences, (L(p + h) - L(p - h)) / 2h, over n parameters (drawn among those with a
-    gradient) of the loss on `docs`; and how many were checked. The difference quotient needs
-    no calculus, so it checks every local gradient on the way. Its own error (about h^2 from
-    the curve's bend, plus rounding) is up to about 1e-7 at this h: errors of that size mean
-    the gradients are right, and a wrong local gradient shows up far above it."""
-    with recording() as tape:  # backpropagate as training does: with the sort, or the tape
-        loss = batch_loss(docs, params, config, ops)
-    loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
-    worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
-    checked = rng.sample(with_grad, min(n, len(with_grad)))
-    for p in progress(checked, "gradcheck", show):
-        old = p.data
-        p.data = old + h
-        up = batch_loss(docs, params, config, ops).data
-        p.data = old - h
-        down = batch_loss(docs, params, config, ops).data
-        p.data = old
-        numeric = (up - down) / (2 * h)
-        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
-    for p in parameters(params):
-        p.grad = 0.0
-    return worst, len(checked)
-
 # ------------------------------------------------------------------------------------------------
 # Looking inside: what the model predicts at each position and where its heads look, what
 # simpler models score on the same data, and how the loss fell.
@@ -1063,10 +955,16 @@ def explain(text, params, config, chars, ops):
     (-ln probs[next], nats: the loss training would count there).
     Raises ValueError if text has characters outside `chars` or is longer than block_size - 1."""
     check_text("--explain", text, chars, config.block_size - 1)
+
+    def softmax(scores):  # gpt() calls softmax in attention only: keep what each head returns
+        weights = ops.softmax(scores)
+        attn.append([float(w) for w in weights])
+        return weights
+    looking = SimpleNamespace(**{**vars(ops), "softmax": softmax})
     tokens, kv_cache, rows = tokenize(text, chars), empty_cache(config), []
     for pos in range(len(tokens) - 1):
-        attn = []  # gpt() appends each head's weights, layer by layer
-        logits = gpt(tokens[pos], pos, kv_cache, params, config, ops, attn)
+        attn = []  # each head's weights, layer by layer
+        logits = gpt(tokens[pos], pos, kv_cache, params, config, looking)
         rows.append({"read": tokens[pos], "next": tokens[pos + 1],
                      "probs": [float(p) for p in ops.softmax(logits)],
                      "attn": [attn[i:i + config.n_head]  # [n_layer][n_head][pos + 1]
@@ -1230,22 +1128,22 @@ def prepare(args):
     if args.batch_size > n_train and not args.sample_only:
         raise ValueError(f"--batch-size {args.batch_size:,} is more than the {n_train:,} "
                          f"training documents")
-    ops_name = "plain" if args.plain else "fused"
     if args.resume or args.sample_only:
         params, config, chars, state = load_checkpoint(args.out)
         unknown = sorted(set("".join(docs)) - set(chars))
         if unknown and args.resume:
             raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
                              f"{''.join(unknown)!r}; resume with the file it was trained on")
-        check_config(config, 1 if args.sample_only else args.batch_size, ops_name)
+        check_config(config, 1 if args.sample_only else args.batch_size, args.plain)
     else:
         chars = sorted(set("".join(docs)))
         longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs
         config = GPTConfig(len(chars) + 1, min(args.block_size or longest, longest),
                            args.n_layer, args.n_head, args.n_embd)
-        check_config(config, args.batch_size, ops_name)  # before anything big is made
+        check_config(config, args.batch_size, args.plain)  # before anything big is made
         params = init_params(config, random.Random(args.seed))
-        state = {**init_state(params, args.seed), "history": {"train": [], "val": []}}
+        state = {**init_state(params), "seed": args.seed, "position": 0,
+                 "history": {"train": [], "val": []}}
     check_text("--prompt", args.prompt, chars, config.block_size)
     if args.explain is not None:
         check_text("--explain", args.explain, chars, config.block_size - 1)
@@ -1274,13 +1172,14 @@ def run(args):
     val_tokens = [tokenize(d, chars) for d in val_docs if set(d) <= set(chars)]
     if args.gradcheck:
         err, n = gradcheck(params, config, PLAIN if args.plain else FUSED, train_tokens[:4],
-                           random.Random(args.seed), show=args.progress)
+                           random.Random(args.seed),
+                           watch=lambda items: progress(items, "gradcheck", args.progress))
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model, False
     interrupted = False
     if not args.sample_only:
         n = min(config.block_size, len(train_tokens[0]) - 1)  # the positions of one document
-        if doc_edges(config, n, "plain") <= MAX_EDGES["plain"]:  # else too big to build here
+        if step_edges(config, 1, plain=True) <= MAX_EDGES["plain"]:  # else too big to build here
             (pn, pe), (fn, fe) = (graph_size(batch_loss(train_tokens[:1], params, config, o))
                                   for o in (PLAIN, FUSED))
             print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
@@ -1311,7 +1210,7 @@ def run(args):
     numbers, ops = numbers_and_ops(params, args.plain)
     rng = random.Random(args.seed)
     seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
-    samples = [sample(numbers, config, chars, rng, ops, args.temperature, args.top_k, args.prompt)
+    samples = [sample(numbers, config, chars, rng, args.temperature, args.top_k, args.prompt, ops)
                for _ in progress(range(args.num_samples), "sample", args.progress)]
     if samples:
         print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "

@@ -2,6 +2,7 @@
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ class DataTest(unittest.TestCase):
         for doc in DOCS:
             ids = microgpt.encode(doc, chars)
             self.assertTrue(all(0 <= i < len(chars) for i in ids))
-            self.assertEqual(microgpt.decode(ids, chars), doc)
+            self.assertEqual("".join(chars[i] for i in ids), doc)
 
     def test_ids_follow_sorted_characters(self):
         self.assertEqual(microgpt.encode("cab", ["a", "b", "c"]), [2, 0, 1])
@@ -143,12 +144,14 @@ class ModelTest(unittest.TestCase):
         results = []
         for fast in (False, True):
             params, config, _, tokens = tiny()
-            state = microgpt.init_state(params, 3)
-            for _ in range(3):
+            state = microgpt.init_state(params)
+            for step in range(3):
+                batch = microgpt.get_batch(tokens, 4 * step, 4)
+                lr = microgpt.lr_at(step, 10, 0.01)
                 if fast:
-                    microgpt.train_step_fast(state, tokens, params, config, 4, 10, 0.01)
+                    microgpt.train_step_fast(state, batch, params, config, lr)
                 else:
-                    microgpt.train_step(state, tokens, params, config, PLAIN, 4, 10, 0.01)
+                    microgpt.train_step(state, batch, params, config, lr)
             results.append([p.data for p in microgpt.parameters(params)] + state["adam_v"])
         for a, b in zip(*results):
             self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
@@ -182,13 +185,13 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(microgpt.evaluate(tokens, numbers, config, microgpt.FLOATS),
                          microgpt.evaluate(tokens, params, config, FUSED))
         for temperature, top_k in ((1.0, None), (0.5, 3), (0, None)):
-            runs = [[microgpt.sample(p, config, chars, random.Random(5), ops, temperature, top_k)
+            runs = [[microgpt.sample(p, config, chars, random.Random(5), temperature, top_k, ops=ops)
                      for _ in range(5)] for p, ops in ((params, FUSED), (numbers, microgpt.FLOATS))]
             self.assertEqual(runs[0], runs[1])
 
     def test_plain_and_fused_samples_are_the_same(self):
         params, config, chars, _ = tiny()
-        runs = [[microgpt.sample(params, config, chars, random.Random(3), ops) for _ in range(5)]
+        runs = [[microgpt.sample(params, config, chars, random.Random(3), ops=ops) for _ in range(5)]
                 for ops in (PLAIN, FUSED)]
         self.assertEqual(runs[0], runs[1])
 
@@ -220,51 +223,62 @@ class TrainingTest(unittest.TestCase):
     def test_train_step_is_batch_then_loss_and_gradients_then_adam(self):
         params, config, _, tokens = tiny()
         flat = microgpt.parameters(params)
-        state = microgpt.init_state(params, 1)
-        batch = microgpt.get_batch(tokens, 1, 0, 4)
+        state = microgpt.init_state(params)
+        batch = microgpt.get_batch(tokens, 0, 4)
         want = microgpt.batch_loss(batch, params, config, FUSED).data
-        loss = microgpt.train_step(state, tokens, params, config, FUSED, 4, 10, 0.01)
+        loss = microgpt.train_step(state, batch, params, config, 0.01, FUSED)
         self.assertEqual(loss, want)
-        self.assertEqual((state["step"], state["position"]), (1, 4))
+        self.assertEqual(state["step"], 1)
         self.assertTrue(any(state["adam_m"]))
         self.assertFalse(any(p.grad for p in flat))
         self.assertLess(microgpt.batch_loss(batch, params, config, FUSED).data, want)
 
-    def test_batches_cover_each_pass_once_in_a_new_order(self):
+    def test_batches_read_the_documents_in_order_pass_after_pass(self):
         docs = list(range(10))
-        first = microgpt.get_batch(docs, 3, 0, 10)
-        second = microgpt.get_batch(docs, 3, 10, 10)
-        self.assertEqual(sorted(first), docs)
-        self.assertEqual(sorted(second), docs)
-        self.assertNotEqual(first, second)
-        self.assertEqual(microgpt.get_batch(docs, 3, 8, 4), first[8:] + second[:2])
+        self.assertEqual(microgpt.get_batch(docs, 0, 4), [0, 1, 2, 3])
+        self.assertEqual(microgpt.get_batch(docs, 8, 4), [8, 9, 0, 1])  # the next pass begins
+        self.assertEqual(microgpt.get_batch(docs, 25, 3), [5, 6, 7])  # the position alone says
 
     def test_the_same_seed_gives_the_same_samples(self):
         params, config, chars, _ = tiny()
-        runs = [[microgpt.sample(params, config, chars, random.Random(7), FUSED) for _ in range(5)]
+        runs = [[microgpt.sample(params, config, chars, random.Random(7), ops=FUSED) for _ in range(5)]
                 for _ in range(2)]
         self.assertEqual(runs[0], runs[1])
-        other = [microgpt.sample(params, config, chars, random.Random(8), FUSED) for _ in range(5)]
+        other = [microgpt.sample(params, config, chars, random.Random(8), ops=FUSED) for _ in range(5)]
         self.assertNotEqual(runs[0], other)
 
     def test_samples_use_only_the_vocabulary_and_fit_the_block(self):
         params, config, chars, _ = tiny()
         rng = random.Random(0)
         for _ in range(20):
-            s = microgpt.sample(params, config, chars, rng, FUSED)
+            s = microgpt.sample(params, config, chars, rng, ops=FUSED)
             self.assertTrue(set(s) <= set(chars))
             self.assertLessEqual(len(s), config.block_size)
 
 
-class PutTogetherTest(unittest.TestCase):
-    def test_train_and_sample_trains_and_samples_from_a_file(self):
+class PartOneAloneTest(unittest.TestCase):
+    def test_the_reading_guides_command_runs_part_1_alone(self):
+        # the command the docstring gives, on a tiny file for a few steps
+        command = re.search(r'python -c "(.+)"', microgpt.__doc__).group(1)
+        self.assertIn("split('\\n# Part 2')[0]", command)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "names.txt")
             with open(path, "w", encoding="utf-8") as f:
                 f.write("\n".join(DOCS * 3) + "\n")
-            samples = microgpt.train_and_sample(path, steps=3, num_samples=4, ops=FUSED)
+            code = command.replace("train_and_sample()",
+                                   f"train_and_sample({path!r}, steps=25, num_samples=4)")
+            self.assertNotEqual(code, command)
+            r = subprocess.run([sys.executable, "-c", code + "; print(sorted(globals()))"],
+                               capture_output=True, text=True, cwd=ROOT, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("step 25/25 | train loss ", r.stdout)
+        self.assertRegex(r.stdout, r"val loss \d\.\d{4}")
+        samples = r.stdout.split("samples: ")[1].splitlines()[0].split(", ")
         self.assertEqual(len(samples), 4)
         self.assertTrue(all(set(s) <= set("".join(DOCS)) for s in samples))
+        defined = r.stdout.splitlines()[-1]
+        self.assertIn("'train_and_sample'", defined)
+        self.assertNotIn("'FUSED'", defined)  # Part 2 never ran
 
 
 class ScriptTest(unittest.TestCase):
