@@ -10,9 +10,9 @@ How to read this file
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 479-704: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 479-697: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 705-1262: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 698-1236: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -481,25 +481,23 @@ def train_and_sample(path="names.txt", steps=300, num_samples=10, seed=42):
 #
 # Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, sort
 # into order and hand a gradient through, one Python object at a time. Three changes make the
-# same math fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 4. no graph at all
-# where no gradient is needed. Between them, 3. gradcheck checks the calculus the fused ops do
-# by hand. The tests check that each gives Part 1's numbers, and tests/benchmark.py times each.
+# same math fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 3. no graph at all
+# where no gradient is needed. The tests check that each gives Part 1's numbers, and
+# tests/benchmark.py times each. 4. gradcheck checks the calculus the fused ops do by hand.
 # ================================================================================================
 import contextlib
 import operator
 
 # ------------------------------------------------------------------------------------------------
 # 1. Fused ops: one node per output of each op (LayerNorm adds two, for its mean and rstd),
-# with its local gradients worked out on paper (--gradcheck and the tests check them).
-# For one name ("olivia", 7 positions) of the default model, the plain ops make 5,270 nodes and
-# 10,344 edges (local gradients) per position, on average, as graph_size counts them; the fused
-# ops make 323 nodes and 4,809 edges. The edges fall less, because a fused node still has one
-# local gradient per input: that work remains.
+# with its local gradients worked out on paper. For one name ("olivia", 7 positions) of the
+# default model, the plain ops make 5,270 nodes and 10,344 edges (local gradients) per position,
+# on average, as graph_size counts them; the fused ops make 323 nodes and 4,809 edges. The edges
+# fall less, because a fused node still has one local gradient per input.
 #
-# Each fused op first computes its outputs on plain floats (with the float_ functions, which the
-# graph-free code of 4. uses directly), then makes one Value per output with its local
-# gradients. Each takes the arguments of the Part 1 op it replaces (fused_linear is FUSED.linear,
-# for PLAIN.linear); the comment beside it shows that op's composition.
+# Each fused op takes the arguments of the Part 1 op it replaces (the comment beside it shows
+# that op), computes its outputs on floats (with the float_ functions, which 3. uses alone), and
+# makes one Value per output with its local gradients.
 
 def graph_size(root):
     """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves (the
@@ -595,19 +593,17 @@ FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softma
                         gelu=fused_gelu)
 
 # ------------------------------------------------------------------------------------------------
-# 2. The tape. backward() spends about half its time sorting the nodes into order; but a Value
+# 2. The tape. backward() spends about half its time sorting the nodes into order, but a Value
 # is always made after the Values it is made from, so the order in which they were made is such
-# an order already. While `recording`, every Value made, by the fused ops and by Value's own +
-# and * alike (the embedding sum, the residual adds, the sum of the losses), is also appended
-# to a list, the tape (a Wengert list, after Wengert 1964), which backward walks from its end. A
-# node left off would silently lose its gradient: that is why the recording hooks the making of
-# every Value.
+# an order already. While `recording`, every Value made (by the fused ops, and by Value's own +
+# and * in the embedding sum, the residual adds and the sum of the losses) is also appended to a
+# list, the tape (a Wengert list, after Wengert 1964), which backward walks from its end. A node
+# left off would lose its gradient without a word, so the recording hooks Value itself.
 
 @contextlib.contextmanager
 def recording():
-    """Inside `with recording() as tape:`, every Value made is also appended to `tape`. Value
-    is restored on the way out, however it is left (Ctrl-C included). Raises RuntimeError if
-    already recording: an inner tape would hide its Values from the outer one."""
+    """Inside `with recording() as tape:`, every Value made is also appended to `tape`, until it
+    is left in any way (Ctrl-C included). Raises RuntimeError if already recording."""
     tape, plain_init = [], Value.__init__
     if plain_init.__name__ != "__init__":
         raise RuntimeError("recording() does not nest")
@@ -627,9 +623,8 @@ def recording():
         Value.__init__ = plain_init
 
 def backward_on_tape(root, tape):
-    """root.backward(), with the order taken from the tape root was made on: the same chain
-    rule, the same sums in a different order, so the same gradients to rounding (tested). Every
-    Value between the parameters and root must have been made while recording."""
+    """root.backward() in the order of the tape that root was made on: the same gradients, to
+    rounding (tested), if every Value between the parameters and root was made while recording."""
     root.grad = 1.0
     for node in reversed(tape):  # made later, handed on first: parents before their children
         grad = node.grad
@@ -646,42 +641,10 @@ def train_step_fast(state, batch, params, config, lr):
     return loss.data
 
 # ------------------------------------------------------------------------------------------------
-# 3. Gradcheck. Each local gradient of the fused ops was worked out on paper, and a wrong one
-# would not stop training: the model would still learn, only worse. A finite difference checks
-# them with no calculus at all. Nudge one parameter by +h and by -h, and (L(p + h) - L(p - h)) / 2h
-# is the slope of the loss, close to the gradient that backpropagation gave.
-
-def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
-    """The largest relative error between backpropagated gradients and finite differences over
-    n parameters (drawn among those with a gradient) of the loss on `docs` (token lists); and
-    how many were checked. watch(items) wraps the loop over them (to show progress, say). The
-    difference quotient's own error (about h^2 from the curve's bend, plus rounding) is up to
-    about 1e-7 at this h: errors of that size mean the gradients are right, and a wrong local
-    gradient shows up far above it."""
-    with recording() as tape:  # backpropagate as training does: with the sort, or the tape
-        loss = batch_loss(docs, params, config, ops)
-    loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
-    worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
-    checked = rng.sample(with_grad, min(n, len(with_grad)))
-    for p in watch(checked):
-        old = p.data
-        p.data = old + h
-        up = batch_loss(docs, params, config, ops).data
-        p.data = old - h
-        down = batch_loss(docs, params, config, ops).data
-        p.data = old
-        numeric = (up - down) / (2 * h)
-        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
-    for p in parameters(params):
-        p.grad = 0.0
-    return worst, len(checked)
-
-# ------------------------------------------------------------------------------------------------
-# 4. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
+# 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
 # given the parameters as floats and ops on floats, the same code computes the same numbers
-# without making a single Value: validation and sampling need only the numbers, and get them
-# about three times faster. For example, evaluate(val_tokens, as_floats(params), config, FLOATS)
-# is the val loss, graph-free.
+# without making a single Value, about three times faster. Validation and sampling need only
+# the numbers: evaluate(val_tokens, as_floats(params), config, FLOATS) is the val loss.
 
 def as_floats(params):
     """The parameters' numbers, in the same dict of lists as `params`."""
@@ -702,6 +665,36 @@ FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softm
                          cross_entropy=float_cross_entropy, layernorm=float_layernorm,
                          gelu=float_gelu)
 
+# ------------------------------------------------------------------------------------------------
+# 4. Gradcheck. A wrong local gradient in the fused ops would not stop training (the model would
+# still learn, only worse). A finite difference checks them with no calculus at all: nudge one
+# parameter by +h and by -h, and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to
+# the gradient that backpropagation gave.
+
+def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
+    """The largest relative error between backpropagated gradients and finite differences over
+    n parameters (drawn among those with a gradient) of the loss on `docs` (token lists), and
+    how many were checked; watch(items) wraps the loop over them (to show progress, say). The
+    difference quotient's own error (from the curve's bend, about h^2, and rounding) is up to
+    about 1e-7 at this h, so errors of that size mean the gradients are right."""
+    with recording() as tape:  # backpropagate as training does: with the sort, or the tape
+        loss = batch_loss(docs, params, config, ops)
+    loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
+    worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
+    checked = rng.sample(with_grad, min(n, len(with_grad)))
+    for p in watch(checked):
+        old = p.data
+        p.data = old + h
+        up = batch_loss(docs, params, config, ops).data
+        p.data = old - h
+        down = batch_loss(docs, params, config, ops).data
+        p.data = old
+        numeric = (up - down) / (2 * h)
+        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
+    for p in parameters(params):
+        p.grad = 0.0
+    return worst, len(checked)
+
 # ================================================================================================
 # Part 3: the tool
 #
@@ -715,7 +708,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 
@@ -747,8 +739,7 @@ def step_edges(config, batch_size, plain=False):
 
 def check_config(config, batch_size=1, plain=False):
     """Raise ValueError unless n_embd splits into the heads and the model and a training step on
-    batch_size documents are within the limits. The message says what they would cost at most
-    and what to lower."""
+    batch_size documents are within the limits, with what they would cost and what to lower."""
     if config.n_embd % config.n_head:
         raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
                          f"--n-head ({config.n_head})")
@@ -768,19 +759,14 @@ def check_config(config, batch_size=1, plain=False):
 # float with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
 
 def save_checkpoint(path, params, config, chars, state):
-    """Write the model and training state to `path` through a temporary file renamed into place,
-    so that a crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
+    """Write the model and training state to path + ".tmp", then rename it to `path`, so that a
+    crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
     ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
             "chars": "".join(chars), "params": as_floats(params), **state}
     try:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(ckpt, f)
-            os.replace(tmp, path)
-        except BaseException:
-            os.remove(tmp)
-            raise
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(ckpt, f)
+        os.replace(path + ".tmp", path)
     except OSError as e:
         raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
 
@@ -873,8 +859,8 @@ def status(text, show):
         print("\r" + text.ljust(24) + "\r", end="", flush=True)
 
 def progress(items, what, show):
-    """Yield the items of the list `items`, with the status line "what 340/1000" kept up to date
-    (at most ten times a second), and erased at the end."""
+    """Yield the items of the list `items` under the status line "what 340/1000", kept up to
+    date at most ten times a second and erased at the end."""
     last = 0.0
     for i, item in enumerate(items):
         if time.time() - last > 0.1:
@@ -889,8 +875,7 @@ def progress(items, what, show):
 # stopping it cleanly between two steps.
 
 def numbers_and_ops(params, plain):
-    """What validation, sampling and explain compute with: Part 1's ops on the Values with
-    --plain, else floats (Part 2's no-graph ops on the parameters' numbers)."""
+    """What validation, sampling and explain compute with: PLAIN with --plain, else FLOATS."""
     return (params, PLAIN) if plain else (as_floats(params), FLOATS)
 
 def validate(params, config, val_tokens, args):
@@ -899,12 +884,12 @@ def validate(params, config, val_tokens, args):
     return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
 
 def train(params, config, train_tokens, val_tokens, state, args, save):
-    """Train `params` in place from state["step"] to args.max_steps (see init_state for state;
-    state["history"] gets each step's train loss and each validation loss), calling save(state)
-    at each validation. Returns True if Ctrl-C stopped it, after finishing the step it was in.
-    Raises FloatingPointError if the loss becomes NaN or infinite."""
+    """Train `params` and `state` in place up to args.max_steps, adding each loss to
+    state["history"] and calling save(state) at each validation. Returns True if Ctrl-C stopped
+    it (after the step it was in); raises FloatingPointError if the loss is NaN or infinite."""
     interrupted = []
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
+    step_fn = train_step if args.plain else train_step_fast  # Part 1's, or Part 2's
     try:
         first, t0, tokens = state["step"], time.time(), 0
         while state["step"] < args.max_steps and not interrupted:
@@ -913,11 +898,8 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
             batch = get_batch(train_tokens, state["position"], args.batch_size)
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
             lr = lr_at(step - 1, args.max_steps, args.learning_rate)
-            try:  # Part 1's step with --plain, else Part 2's: the fused ops and the tape
-                if args.plain:
-                    loss = train_step(state, batch, params, config, lr)
-                else:
-                    loss = train_step_fast(state, batch, params, config, lr)
+            try:
+                loss = step_fn(state, batch, params, config, lr)
             except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
                 loss = math.inf
             if not math.isfinite(loss):
@@ -948,12 +930,11 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
 # simpler models score on the same data, and how the loss fell.
 
 def explain(text, params, config, chars, ops):
-    """What the model makes of BOS + text: a list with one dict per position pos (len(text) + 1
-    of them): "read" (the token id read there), "probs" (vocab_size floats: the probability it
-    gives each next token), "attn" (per layer, per head: its attention weights over positions
-    0..pos), "next" (the token id that comes next: BOS after the last character) and "surprise"
-    (-ln probs[next], nats: the loss training would count there).
-    Raises ValueError if text has characters outside `chars` or is longer than block_size - 1."""
+    """What the model makes of BOS + text: one dict per position pos (len(text) + 1 of them),
+    with "read" (the token id read there), "next" (the one that comes next), "probs" (vocab_size
+    floats, the probability of each next token), "attn" ([n_layer][n_head][pos + 1] attention
+    weights) and "surprise" (-ln probs[next], nats: the loss training would count there). Raises
+    ValueError if text has characters outside `chars` or is longer than block_size - 1."""
     check_text("--explain", text, chars, config.block_size - 1)
 
     def softmax(scores):  # gpt() calls softmax in attention only: keep what each head returns
@@ -980,10 +961,9 @@ def glyph(token, chars):
     return {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
 
 def print_explain(rows, chars, width=80):
-    """Print explain()'s rows: a line per position, then each layer's attention, heads side by
-    side (as many as fit in `width` columns), then the mean surprise and the perplexity, e to
-    that power: the model is as unsure as if it chose uniformly among that many characters (⏎
-    included)."""
+    """Print explain()'s rows: a line per position, each layer's attention (heads side by side,
+    as many as fit in `width` columns), the mean surprise and the perplexity, e to that power
+    (the model is as unsure as if it chose uniformly among that many characters, ⏎ included)."""
     print("pos read next p(next) surprise | the 5 most likely next characters")
     for pos, r in enumerate(rows):
         top = sorted(range(len(chars) + 1), key=lambda t: -r["probs"][t])[:5]
@@ -1008,10 +988,9 @@ def print_explain(rows, chars, width=80):
           f"(perplexity {math.exp(mean):.2f})")
 
 def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
-    """The mean loss (nats per token) on val_tokens of a bigram model (a bigram: a pair of
-    neighbouring tokens), as Karpathy's makemore lectures begin: the chance of each next token given
-    the current one is how often it followed it in train_tokens, with 1 added to every count
-    (add-one smoothing) so that no pair has probability 0."""
+    """The mean loss (nats per token) on val_tokens of a bigram model, as Karpathy's makemore
+    lectures begin: the chance of each next token given the current one is how often it followed
+    it in train_tokens, with 1 added to every count so that no pair has probability 0."""
     pairs = Counter(p for t in train_tokens for p in zip(t, t[1:block_size + 1]))
     totals = Counter()
     for (a, _), n in pairs.items():
@@ -1021,10 +1000,9 @@ def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
     return sum(losses) / len(losses) if losses else math.nan
 
 def loss_chart(history, steps, rows=9, cols=60):
-    """The loss curve as at most rows + 3 lines of at most cols + 7 characters: the train loss
-    averaged over equal chunks of steps, as bars, and each validation loss, as ◆, against a
-    y-axis in nats. history: {"train": the losses of the last len(train) steps, "val": [[step,
-    loss], ...]}; steps: the steps done."""
+    """The loss curve in at most rows + 3 lines of at most cols + 7 characters: the train loss of
+    the last len(history["train"]) of `steps` steps, averaged over equal chunks, as bars, and
+    each validation loss of history["val"] ([step, loss] pairs) as ◆, against a y-axis in nats."""
     train, first = history["train"], steps - len(history["train"]) + 1
     chunk = max(1, math.ceil(len(train) / cols))  # steps per column
     means = [sum(train[i:i + chunk]) / len(train[i:i + chunk]) for i in range(0, len(train), chunk)]
@@ -1052,13 +1030,12 @@ def loss_chart(history, steps, rows=9, cols=60):
 # "microgpt: error: ...", and exit status 2, with nothing overwritten.
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file of "
-                                     "documents (one per line) and sample new ones.")
+    parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file "
+                                     "of documents, one per line, and sample new ones.")
     arg = parser.add_argument
     arg("--input-file", "-i", help="UTF-8 text, one document per line (default: names.txt)")
     arg("--max-steps", type=int, default=1400, help="training steps (default: 1400)")
-    arg("--seed", type=int, default=42, help="random seed for data, weights and "
-        "samples (a checkpoint keeps its own for the data)")
+    arg("--seed", type=int, default=42, help="seed for data, weights, samples (default: 42)")
     arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
     arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
     arg("--n-embd", type=int, default=12, help="embedding width, a multiple of --n-head (12)")
@@ -1073,8 +1050,7 @@ def build_parser():
     arg("--out", "-o", help="save the model here (JSON checkpoint)")
     arg("--resume", action="store_true", help="continue training the checkpoint in --out")
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
-    arg("--gradcheck", action="store_true", help="check backprop against finite differences, "
-        "then stop")
+    arg("--gradcheck", action="store_true", help="check backprop by finite differences, and stop")
     arg("--explain", metavar="TEXT", help="show what the model predicts at each character of TEXT")
     arg("--plain", action="store_true", help="use only Part 1's plain ops (same numbers, slower)")
     # one line on stderr, no usage block: the message says what to fix
@@ -1150,9 +1126,9 @@ def prepare(args):
     return docs, params, config, chars, state
 
 def run(args):
-    """The program: prepare, then gradcheck and stop, or train (unless --sample-only), report,
-    sample and explain. Returns the
-    model as a namespace (params, config, chars, state) and whether Ctrl-C stopped training."""
+    """The program: prepare, then gradcheck and stop, or train (unless --sample-only), sample and
+    explain. Returns the model (a namespace: params, config, chars, state) and whether Ctrl-C
+    stopped training."""
     docs, params, config, chars, state = prepare(args)
     model = SimpleNamespace(params=params, config=config, chars=chars, state=state)
     train_docs, val_docs = split_docs(docs, state["seed"])
@@ -1234,10 +1210,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.input_file = args.input_file or os.path.join(here, "names.txt")
     args.progress = notebook or sys.stdout.isatty()  # status lines on a terminal or notebook
-    # The graph has no reference cycles, so CPython's reference counting frees it as soon as it
-    # is done with; its cycle collector would only rescan the tens of thousands of live Values
-    # of each step again and again. (PyPy has no reference counting: its own collector is best
-    # left on.)
+    # The graph has no cycles, so reference counting frees it; CPython's cycle collector would
+    # only rescan each step's live Values again and again (about 3x slower). PyPy's stays on.
     if sys.implementation.name == "cpython":
         gc.disable()
     model, interrupted = None, True
