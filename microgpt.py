@@ -1,26 +1,27 @@
 r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
-Part 1 alone is the whole algorithm, and runs by itself: it trains, printing the loss, then
-prints new names (gc.disable() turns off a collector that would only make it 3x slower):
+Part 1 alone is the whole algorithm, and runs by itself. This trains it for 300 steps (about 5
+minutes), printing the loss, then prints new names. gc.disable() switches off Python's cycle
+collector: the graph has no cycles for it to find, and its scans would make the run 3x slower.
     python -c "import gc; gc.disable(); exec(open('microgpt.py').read().split('\n# Part 2')[0]); train_and_sample()"
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 30-478: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 31-480: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 479-697: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 481-699: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 698-1236: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 700-1238: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
 far (here, characters), it gives a probability to each possible next token. Training nudges its
 parameters, the numbers it learns, so that what really came next gets a higher probability.
 Sampling draws one token at a time from those probabilities to write new text. The default
-model (one layer of 4 attention heads, n_embd 12, 2,640 parameters) takes the loss on held-out
-names from ln 27 = 3.30 to about 2.27 nats per character in 1,400 steps.
+model has one layer of 4 attention heads, n_embd 12 and 2,640 parameters; `python microgpt.py`
+trains it for 1,400 steps, from a loss on held-out names of ln 27 = 3.30 to about 2.27.
 """
 import math
 import random
@@ -29,9 +30,8 @@ from types import SimpleNamespace
 
 # ================================================================================================
 # Part 1: the algorithm, plain
-#
-# Everything a GPT needs, written as plainly as the math. Every number the model computes is a
-# Value, and autograd does all the calculus.
+# Everything a GPT needs, as plainly as the math: every number is a Value, and autograd does the
+# calculus.
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
@@ -54,10 +54,10 @@ def split_docs(docs, seed):
     return docs[n_val:], docs[:n_val]
 
 # ------------------------------------------------------------------------------------------------
-# Tokenizer: the model reads and writes numbers, so each character becomes a token id, its place
-# in `chars`, the sorted characters of the data (the vocabulary). One more token, BOS (beginning
-# of sequence), has the id len(chars). Every document is read as [BOS, its characters..., BOS].
-# The first BOS gives the model somewhere to start; BOS as the next token means "it ends here".
+# Tokenizer: the model reads and writes numbers, so each character becomes a token id, its place in
+# `chars`, the sorted characters of the data (the vocabulary). One more token, BOS (beginning of
+# sequence), has the id len(chars). Every document is read as [BOS, its characters..., BOS]. The
+# first BOS gives the model somewhere to start; BOS as the next token means "it ends here".
 
 def encode(doc, chars):
     """The token ids of the string `doc` (a list of ints): chars[i] has id i."""
@@ -71,26 +71,26 @@ def tokenize(doc, chars):
 
 # ------------------------------------------------------------------------------------------------
 # Autograd (automatic differentiation). The loss is one number that says how badly the model
-# predicts the data, and learning nudges every parameter in the direction that lowers it. For
-# that we need the gradient of the loss with respect to each parameter: how fast the loss grows
-# as that parameter grows. The loss is computed by a few simple operations (+, *, exp, ...)
-# whose derivatives we know. Each result is a Value that remembers its inputs (its children) and
-# its local gradients, the partial derivative of the result with respect to each input (how it
-# moves when that one input moves and the others stay fixed). The Values form a graph that runs
-# from the parameters (leaves, with no children) up to the loss.
+# predicts the data, and learning nudges every parameter in the direction that lowers it. For that
+# we need the gradient of the loss with respect to each parameter: how fast the loss grows as that
+# parameter grows. The loss is computed by a few simple operations (+, *, exp, ...) whose
+# derivatives we know. Each result is a Value that remembers its inputs (its children) and its local
+# gradients, the partial derivative of the result with respect to each input (how it moves when that
+# one input moves and the others stay fixed). The Values form a graph that runs from the parameters
+# (leaves, with no children) up to the loss.
 #
-# The chain rule gives the rest. The gradient of the loss with respect to a Value is a sum over
-# each use of it, of (the gradient of the result it was used in) x (the local gradient of that
-# use). In x * x, x is used twice, and both uses count. With c = a * b and L = c + a, `a` is
-# used twice, so dL/da = dL/dc * dc/da + dL/dL * 1 = 1 * b + 1 * 1. backward() applies this
-# rule from the loss back to the leaves (backpropagation):
+# The chain rule gives the rest. The gradient of the loss with respect to a Value is a sum over each
+# use of it, of (the gradient of the result it was used in) x (the local gradient of that use).
+# In x * x, x is used twice, and both uses count. With c = a * b and L = c + a, `a` is used twice:
+# the path a -> c -> L gives dL/dc * dc/da = 1 * b, and the path a -> L gives 1, so dL/da = b + 1.
+# backward() applies this rule from the loss back to the leaves (backpropagation):
 #     a, b = Value(2.0), Value(3.0)
 #     L = a * b + a
 #     L.backward()  # now a.grad == 4.0 (b + 1) and b.grad == 2.0 (a)
 
 class Value:
-    """A scalar in a computation graph: `data` (a float) and `grad` (d root / d this Value, added
-    by root.backward(); 0 until then)."""
+    """A scalar in a computation graph: `data` (a float) and `grad`, 0 until root.backward() is
+    called on a Value `root` made from this one, which adds d root / d this Value to it."""
     __slots__ = ("data", "grad", "_children", "_local_grads")  # millions are made: keep them lean
 
     def __init__(self, data, children=(), local_grads=()):
@@ -146,11 +146,10 @@ class Value:
                     for child in v._children:
                         visit(child)
                     order.append(v)  # after all of its children
-        But that nests one call per level of the graph, and a long sum (each + one more level)
-        would pass Python's limit of 1,000 nested calls. The loop below makes the same walk with
-        a list as its stack. It leaves out the leaves, which have no children to hand grads to."""
-        order, seen = [], set()
-        stack = [(self, False)]
+        But that nests one call per level of the graph, and in a bigger model or batch a long
+        chain of ops would pass Python's limit of 1,000 nested calls. The loop below makes the
+        same walk with a list as its stack, and leaves out the leaves (nothing to hand on)."""
+        order, seen, stack = [], set(), [(self, False)]
         while stack:
             node, children_done = stack.pop()
             if children_done:
@@ -179,7 +178,7 @@ def dot(a, b):
 def linear(x, w):
     """A linear layer, y = w x: x has n_in Values, w is [n_out][n_in], y has n_out. Each output
     is a weighted sum of all the inputs (a neuron), with a row of w as the weights. (GPT-2's
-    also add a learned number to each output, a bias; these do not.)"""
+    attention and MLP layers also add a learned number to each output, a bias; these do not.)"""
     return [dot(row, x) for row in w]
 
 def softmax(logits):
@@ -192,17 +191,16 @@ def softmax(logits):
     return [e / total for e in exps]
 
 def cross_entropy(logits, target):
-    """The loss for one prediction, -ln p[target], where p = softmax(logits) and `target` is the
-    id of the token that really comes next. Its unit is the nat (a log to base e): 0 if the
-    model gave the target probability 1, ln 27 = 3.30 for a uniform guess among 27 tokens, and
-    growing without bound as the probability falls to 0. Returns one Value."""
+    """The loss for one prediction (one Value), -ln p[target], where p = softmax(logits) and
+    `target` is the id of the token that really comes next. Its unit is the nat (a log to base
+    e): 0 if p[target] is 1, ln 27 = 3.30 for a uniform guess among 27, more as p[target] falls."""
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
-    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1, then
-    times a learned weight plus a learned bias, per entry. Keeps every layer's input at a
-    steady scale however the weights grow, so that learning neither stalls nor blows up as
-    layers multiply. eps keeps it finite when all x are equal."""
+    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1 (just
+    under, for eps), then times a learned weight plus a learned bias, per entry. It keeps each
+    layer's input at a steady scale, so that learning neither stalls nor blows up as the
+    weights grow. eps keeps it finite when all x are equal."""
     n = len(x)
     mean = sum(x) / n
     var = sum((xi - mean) ** 2 for xi in x) / n  # variance: the mean squared distance from mean
@@ -210,9 +208,9 @@ def layernorm(x, weight, bias, eps=1e-5):
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
 def gelu(x):
-    """GELU (Hendrycks & Gimpel 2016), in GPT-2's tanh form, on each entry of x: a smooth ReLU,
-    about x for large x and about 0 for very negative x. Without such a bend, two linear layers
-    in a row could only compute what one linear layer can."""
+    """GELU (Hendrycks & Gimpel 2016), in GPT-2's tanh form, on each entry of x: a smooth ReLU
+    (max(0, x)), about x for large x and about 0 for very negative x. Without such a bend, two
+    linear layers in a row could only compute what one linear layer can."""
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
@@ -223,34 +221,34 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # ------------------------------------------------------------------------------------------------
 # Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time.
 #
-# A token becomes a vector of n_embd numbers: a learned vector for each token (a row of `wte`,
-# the token embeddings) plus one for its position (a row of `wpe`, the position embeddings).
-# Without the position's, a one-layer model reading the c of "abc" could not tell it from "bac".
+# A token becomes a vector of n_embd numbers: a learned vector for each token (a row of `wte`, the
+# token embeddings) plus one for its position (a row of `wpe`, the position embeddings). Without
+# position embeddings, a one-layer model reading the c of "abc" could not tell it from "bac".
 #
 # The vector then goes through n_layer blocks, the transformer (Vaswani et al. 2017). In each,
-# attention lets the token gather information from the tokens before it, then an MLP
-# (multi-layer perceptron: two linear layers with a GELU between) works on it alone. Each adds
-# its result to the vector, x = x + f(x), rather than replacing it (a residual connection).
-# Backpropagation multiplies local gradients along every path, so through many layers a
-# gradient can shrink towards 0 or blow up. A + has local gradient 1, so the residual adds give
-# it a straight path to the early layers. A LayerNorm starts each branch. At the end, after one
-# more LayerNorm, `lm_head` (the language-model head, a linear layer) gives a logit per token:
+# attention lets the token gather information from the tokens before it, then an MLP (multi-layer
+# perceptron: two linear layers with a GELU between) works on it alone. Each adds its result to the
+# vector, x = x + f(x), rather than replacing it (a residual connection). Backpropagation multiplies
+# local gradients along every path, so through many layers a gradient can shrink towards 0 or blow
+# up. A + has local gradient 1, so the residual adds give it a straight path to the early layers. A
+# LayerNorm starts each branch (each f). At the end, after one more LayerNorm, `lm_head` (the
+# language-model head, a linear layer) gives a logit per token:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))
 #
 # Attention, in each of n_head heads: the query q of this position is compared with the key k of
-# every position so far, itself included, by the score q.k. A softmax turns the scores into
-# weights (attn) that are positive and sum to 1, and the head's output is the positions' values
-# v summed with those weights. Each head works on its own slice of q, k and v, so the heads can
-# look for different things at once. Nothing says what q, k and v mean: training shapes the
-# matrices wq, wk and wv until they play these roles. The scores are scaled by 1/sqrt(head_dim):
-# a sum of head_dim independent products of mean 0 and variance 1 has variance head_dim, so
-# scaled, they keep one spread however wide the head, and the softmax does not saturate.
+# every position so far, itself included, by the score q.k. A softmax turns the scores into weights
+# (attn) that are positive and sum to 1, and the head's output is the positions' values v, summed
+# with those weights. Each head works on its own slice of q, k and v, so the heads can look for
+# different things at once. Nothing says what q, k and v mean: training shapes wq, wk and wv until
+# they play these roles. The scores are scaled by 1/sqrt(head_dim): q.k sums head_dim independent
+# products of mean 0 and variance 1, so its variance is head_dim. Scaled, the scores keep one spread
+# in any head width, and the softmax does not saturate (put nearly all the weight on one position).
 
 @dataclass
 class GPTConfig:
-    """The sizes of the model, named as in nanoGPT."""
+    """The sizes of the model, named as in nanoGPT (Karpathy's minimal code for GPT-2)."""
     vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
     block_size: int  # the most positions it reads: BOS + the longest document (16 for names)
     n_layer: int = 1  # transformer blocks, one after the other
@@ -258,11 +256,11 @@ class GPTConfig:
     n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """All parameters in a dict, named as in GPT-2: h.{i} is block i, ln_ a LayerNorm, attn its
-    attention, mlp its MLP. Each is a matrix (a list of rows of Values, [n_out][n_in]) or a
-    vector (a list of Values). Matrices start as draws from a bell curve (a Gaussian) of mean 0
-    and standard deviation `std`: different, so that neurons learn different things, and small,
-    so that the first loss is near ln(vocab_size). LayerNorms start as 1 x + 0."""
+    """All parameters in a dict, named after GPT-2's (h.{i} is block i, ln_1 and ln_2 its
+    LayerNorms; the matrices in attn and mlp have simpler names). Each is a matrix (a list of
+    rows of Values, [n_out][n_in]) or a vector (a list of Values). Matrices start as draws from
+    a bell curve (a Gaussian) of mean 0 and standard deviation `std`: different, so that neurons
+    learn different things, and small, so that the first loss is near ln(vocab_size)."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
@@ -294,7 +292,7 @@ def parameters(params):
 
 def empty_cache(config):
     """A KV cache for a new document: per layer, a list of keys and a list of values. (It is
-    called a cache because, when sampling, it saves recomputing the earlier positions.)"""
+    called a cache because it saves recomputing the earlier positions' keys and values.)"""
     return [([], []) for _ in range(config.n_layer)]
 
 def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
@@ -317,17 +315,21 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
         for s in range(0, config.n_embd, head_dim):  # a head: entries s to s + head_dim - 1
             scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
             attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
-            heads += [ops.dot(attn, [v[j] for v in values]) for j in range(s, s + head_dim)]
-        x = [a + b for a, b in zip(x, ops.linear(heads, params[f"h.{i}.attn.wo"]))]  # residual
+            for j in range(s, s + head_dim):  # entry j: the sum of the v[j], weighted by attn
+                heads.append(ops.dot(attn, [v[j] for v in values]))
+        attn_out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
+        x = [a + b for a, b in zip(x, attn_out)]  # residual add
         x_norm = ops.layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
         hidden = ops.gelu(ops.linear(x_norm, params[f"h.{i}.mlp.fc"]))  # [4 n_embd]
-        x = [a + b for a, b in zip(x, ops.linear(hidden, params[f"h.{i}.mlp.proj"]))]
+        mlp_out = ops.linear(hidden, params[f"h.{i}.mlp.proj"])  # [n_embd]
+        x = [a + b for a, b in zip(x, mlp_out)]  # residual add
     x = ops.layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
     return ops.linear(x, params["lm_head"])  # [vocab_size]
 
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
-# cross-entropy of that prediction. The loss is the mean over all positions of all documents.
+# cross-entropy of that prediction. The loss of a batch (a few documents) is the mean over all their
+# positions.
 
 def doc_losses(tokens, params, config, ops=PLAIN):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
@@ -353,29 +355,30 @@ def evaluate(docs, params, config, ops=PLAIN):
     return sum(losses) / len(losses) if losses else math.nan
 
 # ------------------------------------------------------------------------------------------------
-# Learning. A parameter's gradient says how the loss changes as it grows, so a small step
-# against the gradient lowers the loss. Repeating such steps is gradient descent. A batch of a
-# few documents gives a noisy but cheap estimate of the loss over all the data, and many cheap
-# steps beat a few exact ones. That is stochastic gradient descent (SGD), the simplest
-# optimizer (the rule that turns gradients into updates of the parameters).
+# Learning. A parameter's gradient says how the loss changes as it grows, so a small step against
+# the gradient lowers the loss. Repeating such steps is gradient descent. A batch's gradient is a
+# noisy but cheap estimate of the gradient over all the data, and many cheap steps beat a few exact
+# ones. That is stochastic gradient descent (SGD), the simplest optimizer (the rule that turns
+# gradients into updates of the parameters).
 
 def sgd_step(flat, lr):
     """Move each parameter Value in `flat` by -lr times its gradient (lr, the learning rate, sets
-    the step size), then reset its gradient to 0."""
+    the step size), then reset its gradient to 0. (Training below uses Adam instead.)"""
     for p in flat:
         p.data -= lr * p.grad
         p.grad = 0.0
 
-# That works, but one learning rate must suit every parameter, though gradients differ in scale
-# by orders of magnitude from one parameter to another. Adam (Kingma & Ba 2015) gives each its
-# own step: a running average of its gradient (m, the direction) divided by the square root of a
-# running average of its squared gradient (v, the typical size). A parameter then moves about lr
-# per step or less, whatever its gradient's scale, and less when its gradient keeps changing sign.
+# That works, but one learning rate must suit every parameter, though gradients differ in scale by
+# orders of magnitude from one parameter to another. Adam (Kingma & Ba 2015) gives each its own
+# step: a running average of its gradient (m, the direction) divided by the square root of a running
+# average of its squared gradient (v, the typical size). A parameter then moves typically about lr
+# per step, whatever its gradient's scale, and less when its gradient keeps changing sign.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
     same length, updated in place; t is the 1-based step count. Grads are reset to 0. beta1 and
-    beta2 set how long the averages remember: about the last 10 and 100 steps."""
+    beta2 set how long the averages remember (about the last 10 and 100 steps); eps keeps the
+    division finite where v is 0."""
     # m and v start at 0, so early on they underestimate; dividing by (1 - beta^t) undoes it
     correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
     for i, p in enumerate(flat):
@@ -397,10 +400,11 @@ def lr_at(step, max_steps, learning_rate):
 
 # ------------------------------------------------------------------------------------------------
 # Training: take a batch of documents, compute the loss and its gradients, update; repeat. The
-# batches take the training documents in order (split_docs shuffled them), pass after pass.
+# batches take the training documents in order (split_docs shuffled them), as Karpathy's microgpt
+# does, and start again from the first after the last. (nanoGPT draws at random.)
 
 def get_batch(docs, position, batch_size):
-    """The batch_size documents after the first `position`, wrapping around after the last."""
+    """docs[position % n], docs[(position + 1) % n], ...: batch_size of them (n = len(docs))."""
     return [docs[k % len(docs)] for k in range(position, position + batch_size)]
 
 def init_state(params):
@@ -423,10 +427,9 @@ def train_step(state, batch, params, config, lr, ops=PLAIN):
 # the logits, and feed it back in, until the model draws BOS (the end) or runs out of positions.
 
 def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", ops=PLAIN):
-    """One new document (a string) that starts with `prompt`, drawn with the random.Random `rng`.
-    The logits are divided by `temperature`: below 1 the model plays safe, above 1 it takes
-    chances, and at 0 it takes the most likely token (greedy). top_k keeps only the k most likely
-    tokens (BOS counts as one; ties at the k-th keep more). Prompt characters must be in chars."""
+    """One new document (a string) that starts with `prompt` (of characters in `chars`), drawn
+    with the random.Random `rng`. The logits are divided by `temperature`: below 1 the model plays
+    safe, above 1 it takes chances, at 0 it is greedy. top_k keeps the k most likely tokens."""
     bos = len(chars)
     tokens = [bos] + encode(prompt, chars)
     kv_cache = empty_cache(config)
@@ -451,9 +454,8 @@ def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", o
 # All of it put together: a driver that trains a model on a file and samples from it.
 
 def train_and_sample(path="names.txt", steps=300, num_samples=10, seed=42):
-    """Train a default-sized model on the documents in `path` for `steps` steps of 6 documents
-    at a peak learning rate of 0.015, printing the loss every 25 steps and the val loss at the
-    end, then print and return num_samples new documents."""
+    """Train a default-sized model on the documents in `path` for `steps` steps of 6 (peak
+    learning rate 0.015), printing the losses; then print and return num_samples new ones."""
     docs = load_docs(path)
     train_docs, val_docs = split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
@@ -593,11 +595,11 @@ FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softma
                         gelu=fused_gelu)
 
 # ------------------------------------------------------------------------------------------------
-# 2. The tape. backward() spends about half its time sorting the nodes into order, but a Value
-# is always made after the Values it is made from, so the order in which they were made is such
-# an order already. While `recording`, every Value made (by the fused ops, and by Value's own +
-# and * in the embedding sum, the residual adds and the sum of the losses) is also appended to a
-# list, the tape (a Wengert list, after Wengert 1964), which backward walks from its end. A node
+# 2. The tape. backward() spends about half its time sorting the nodes into order, but a Value is
+# always made after the Values it is made from, so the order in which they were made is such an
+# order already. While `recording`, every Value made (by the fused ops, and by Value's own + and *
+# in the embedding sum, the scaled scores, the residual adds and the mean of the losses) is also
+# appended to a list, the tape (a Wengert list, after Wengert 1964), walked from its end. A node
 # left off would lose its gradient without a word, so the recording hooks Value itself.
 
 @contextlib.contextmanager
@@ -641,10 +643,10 @@ def train_step_fast(state, batch, params, config, lr):
     return loss.data
 
 # ------------------------------------------------------------------------------------------------
-# 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so
-# given the parameters as floats and ops on floats, the same code computes the same numbers
-# without making a single Value, about three times faster. Validation and sampling need only
-# the numbers: evaluate(val_tokens, as_floats(params), config, FLOATS) is the val loss.
+# 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so given
+# the parameters as floats and ops on floats, the same code computes the same numbers (to rounding)
+# without making a single Value, about three times faster. Validation and sampling need only the
+# numbers: evaluate(val_tokens, as_floats(params), config, FLOATS) is the val loss.
 
 def as_floats(params):
     """The parameters' numbers, in the same dict of lists as `params`."""
@@ -666,7 +668,7 @@ FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softm
                          gelu=float_gelu)
 
 # ------------------------------------------------------------------------------------------------
-# 4. Gradcheck. A wrong local gradient in the fused ops would not stop training (the model would
+# 4. Gradcheck. A wrong local gradient in the fused ops might not stop training (the model can
 # still learn, only worse). A finite difference checks them with no calculus at all: nudge one
 # parameter by +h and by -h, and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to
 # the gradient that backpropagation gave.
@@ -675,8 +677,8 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
     """The largest relative error between backpropagated gradients and finite differences over
     n parameters (drawn among those with a gradient) of the loss on `docs` (token lists), and
     how many were checked; watch(items) wraps the loop over them (to show progress, say). The
-    difference quotient's own error (from the curve's bend, about h^2, and rounding) is up to
-    about 1e-7 at this h, so errors of that size mean the gradients are right."""
+    difference quotient's own error (about h^2 times the third derivative, plus rounding of the
+    losses over h) keeps it near 1e-7 to 1e-6 at this h: errors that small mean they are right."""
     with recording() as tape:  # backpropagate as training does: with the sort, or the tape
         loss = batch_loss(docs, params, config, ops)
     loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)

@@ -142,7 +142,7 @@ def step_breakdown(m):
     start, rng = time.process_time(), random.Random(42)
     for _ in range(20):
         if new:
-            m.sample(m.as_floats(params), config, chars, rng, m.FLOATS)
+            m.sample(m.as_floats(params), config, chars, rng, ops=m.FLOATS)
         else:
             m.sample(params, config, chars, rng, *ops)
     times["20 samples"] = time.process_time() - start
@@ -150,23 +150,21 @@ def step_breakdown(m):
 
 
 def seconds_per_step(step, steps=STEPS):
-    """Mean seconds of step(state, train, params, config) over `steps` steps of the default."""
+    """Mean seconds of step(state, batch, params, config, lr) over `steps` steps of the default,
+    at batch 8."""
     params, config, _, train, _ = setup(microgpt)
-    state = microgpt.init_state(params, 42)
+    state = microgpt.init_state(params)
     start = time.process_time()
-    for _ in range(steps):
-        step(state, train, params, config)
+    for i in range(steps):
+        step(state, microgpt.get_batch(train, 8 * i, 8), params, config, 0.015)
     return (time.process_time() - start) / steps
 
 
 def gains():
     """Each of Part 2's changes on its own, as (name, before, after, unit)."""
-    plain = seconds_per_step(lambda s, t, p, c: microgpt.train_step(
-        s, t, p, c, microgpt.PLAIN, 8, 1200, 0.015), steps=5)
-    fused = seconds_per_step(lambda s, t, p, c: microgpt.train_step(
-        s, t, p, c, microgpt.FUSED, 8, 1200, 0.015))
-    tape = seconds_per_step(lambda s, t, p, c: microgpt.train_step_fast(s, t, p, c, 8, 1200,
-                                                                         0.015))
+    plain = seconds_per_step(microgpt.train_step, steps=5)
+    fused = seconds_per_step(lambda *args: microgpt.train_step(*args, ops=microgpt.FUSED))
+    tape = seconds_per_step(microgpt.train_step_fast)
     params, config, _, _, val = setup(microgpt)
     start = time.process_time()
     microgpt.evaluate(val, params, config, microgpt.FUSED)
