@@ -7,13 +7,13 @@ collector: the graph has no cycles for it to find, and its scans would make the 
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 31-480: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 31-474: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 481-699: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 475-693: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 700-1238: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 694-1232: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -349,25 +349,19 @@ def batch_loss(batch, params, config, ops=PLAIN):
     return sum(losses) / len(losses)
 
 def evaluate(docs, params, config, ops=PLAIN):
-    """Mean loss per token (float, nats) over the token lists `docs` (NaN if there are none):
-    on the validation split, how well the model predicts documents it never trained on."""
+    """Mean loss per token (float, nats) over the token lists `docs`: on the validation split,
+    how well the model predicts documents it never trained on."""
     losses = [float(loss) for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
-    return sum(losses) / len(losses) if losses else math.nan
+    return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
 # Learning. A parameter's gradient says how the loss changes as it grows, so a small step against
 # the gradient lowers the loss. Repeating such steps is gradient descent. A batch's gradient is a
 # noisy but cheap estimate of the gradient over all the data, and many cheap steps beat a few exact
 # ones. That is stochastic gradient descent (SGD), the simplest optimizer (the rule that turns
-# gradients into updates of the parameters).
-
-def sgd_step(flat, lr):
-    """Move each parameter Value in `flat` by -lr times its gradient (lr, the learning rate, sets
-    the step size), then reset its gradient to 0. (Training below uses Adam instead.)"""
-    for p in flat:
-        p.data -= lr * p.grad
-        p.grad = 0.0
-
+# gradients into updates of the parameters). Its update is p.data -= lr * p.grad for every
+# parameter p, where lr, the learning rate, sets the step size.
+#
 # That works, but one learning rate must suit every parameter, though gradients differ in scale by
 # orders of magnitude from one parameter to another. Adam (Kingma & Ba 2015) gives each its own
 # step: a running average of its gradient (m, the direction) divided by the square root of a running
@@ -701,8 +695,8 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
 # Part 3: the tool
 #
 # What makes the algorithm a program people can use on their own data: limits, checkpoints, a
-# training loop that shows its progress and survives Ctrl-C, a look inside the model, and the
-# command line, where every bad input gets a clear one-line message.
+# training loop that shows progress and survives Ctrl-C, a look inside the model, and a command
+# line where every bad input gets a clear one-line message.
 # ================================================================================================
 import argparse
 import gc
@@ -881,7 +875,9 @@ def numbers_and_ops(params, plain):
     return (params, PLAIN) if plain else (as_floats(params), FLOATS)
 
 def validate(params, config, val_tokens, args):
-    """The val loss (nats per token), with a status line while it is computed."""
+    """The val loss (nats per token; NaN with no val_tokens), with a status line meanwhile."""
+    if not val_tokens:
+        return math.nan
     numbers, ops = numbers_and_ops(params, args.plain)
     return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
 
@@ -958,9 +954,7 @@ def explain(text, params, config, chars, ops):
 def glyph(token, chars):
     """A token as one visible character: BOS as ⏎ (read first, it starts the document; as the
     next token, it ends it), a space as ␣, a tab as →."""
-    if token == len(chars):
-        return "⏎"
-    return {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
+    return "⏎" if token == len(chars) else {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
 
 def print_explain(rows, chars, width=80):
     """Print explain()'s rows: a line per position, each layer's attention (heads side by side,
