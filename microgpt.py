@@ -7,13 +7,13 @@ collector: the graph has no cycles for it to find, and its scans would make the 
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 31-474: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 31-480: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 475-693: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 481-699: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 694-1232: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 700-1238: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 # ------------------------------------------------------------------------------------------------
 # Dataset: one document per line (a name, in names.txt). We train on most and hold some out (the
-# validation split): a loss that falls on documents never trained on shows that the model learns
+# validation split). Predicting well the documents it never trained on shows that the model learns
 # what the documents have in common, not the list itself.
 
 def load_docs(path):
@@ -54,10 +54,11 @@ def split_docs(docs, seed):
     return docs[n_val:], docs[:n_val]
 
 # ------------------------------------------------------------------------------------------------
-# Tokenizer: the model reads and writes numbers, so each character becomes a token id, its place in
-# `chars`, the sorted characters of the data (the vocabulary). One more token, BOS (beginning of
-# sequence), has the id len(chars). Every document is read as [BOS, its characters..., BOS]. The
-# first BOS gives the model somewhere to start; BOS as the next token means "it ends here".
+# Tokenizer: the model reads and writes numbers, so each character becomes a token id. The list
+# `chars` holds the characters of the data, sorted, and a character's id is its place in it. One
+# more token, BOS (beginning of sequence), has the id len(chars); with it, they are the vocabulary.
+# Every document is read as [BOS, its characters..., BOS]. The first BOS gives the model somewhere
+# to start, and BOS as the next token means "it ends here".
 
 def encode(doc, chars):
     """The token ids of the string `doc` (a list of ints): chars[i] has id i."""
@@ -75,12 +76,12 @@ def tokenize(doc, chars):
 # we need the gradient of the loss with respect to each parameter: how fast the loss grows as that
 # parameter grows. The loss is computed by a few simple operations (+, *, exp, ...) whose
 # derivatives we know. Each result is a Value that remembers its inputs (its children) and its local
-# gradients, the partial derivative of the result with respect to each input (how it moves when that
-# one input moves and the others stay fixed). The Values form a graph that runs from the parameters
-# (leaves, with no children) up to the loss.
+# gradients. A local gradient is the partial derivative of the result with respect to one input: how
+# the result moves when that input moves and the others stay fixed. The Values form a graph that
+# runs from the parameters (leaves, with no children) up to the loss.
 #
-# The chain rule gives the rest. The gradient of the loss with respect to a Value is a sum over each
-# use of it, of (the gradient of the result it was used in) x (the local gradient of that use).
+# The chain rule gives the rest. For each use of a Value, multiply the gradient of the result it was
+# used in by the local gradient of that use; the Value's gradient is the sum of these products.
 # In x * x, x is used twice, and both uses count. With c = a * b and L = c + a, `a` is used twice:
 # the path a -> c -> L gives dL/dc * dc/da = 1 * b, and the path a -> L gives 1, so dL/da = b + 1.
 # backward() applies this rule from the loss back to the leaves (backpropagation):
@@ -89,9 +90,9 @@ def tokenize(doc, chars):
 #     L.backward()  # now a.grad == 4.0 (b + 1) and b.grad == 2.0 (a)
 
 class Value:
-    """A scalar in a computation graph: `data` (a float) and `grad`, 0 until root.backward() is
-    called on a Value `root` made from this one, which adds d root / d this Value to it."""
-    __slots__ = ("data", "grad", "_children", "_local_grads")  # millions are made: keep them lean
+    """A scalar in a computation graph: its `data` (a float) and its `grad`, which starts at 0.
+    L.backward(), on a Value L made from this one, adds dL / d(this Value) to grad."""
+    __slots__ = ("data", "grad", "_children", "_local_grads")  # 100,000s per step: keep them lean
 
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
@@ -136,7 +137,7 @@ class Value:
     def backward(self):
         """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
         per graph (the inner nodes keep their grads, and a second call would add wrong amounts).
-        A parameter's grad adds up over all the graphs it is used in: the optimizer resets it.
+        A parameter's grad adds up over all the graphs it is used in; each training step resets it.
 
         First the nodes are put in topological order, each after all the nodes it was computed
         from. The short way to write that is recursive:
@@ -146,9 +147,10 @@ class Value:
                     for child in v._children:
                         visit(child)
                     order.append(v)  # after all of its children
-        But that nests one call per level of the graph, and in a bigger model or batch a long
-        chain of ops would pass Python's limit of 1,000 nested calls. The loop below makes the
-        same walk with a list as its stack, and leaves out the leaves (nothing to hand on)."""
+        But that nests one call per level of the graph, and in a bigger model a long chain of
+        ops would pass Python's limit of 1,000 nested calls. The loop below makes the same walk
+        with a list as its stack. A node goes on it once to have its children visited, and again,
+        marked done, to be put in order after them. Leaves are left out: they hand nothing on."""
         order, seen, stack = [], set(), [(self, False)]
         while stack:
             node, children_done = stack.pop()
@@ -197,13 +199,13 @@ def cross_entropy(logits, target):
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
-    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1 (just
-    under, for eps), then times a learned weight plus a learned bias, per entry. It keeps each
-    layer's input at a steady scale, so that learning neither stalls nor blows up as the
-    weights grow. eps keeps it finite when all x are equal."""
+    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1 (the
+    variance: the mean squared distance from the mean; just under 1, for eps), then times a
+    learned weight plus a learned bias, per entry. It keeps each layer's input at a steady scale,
+    so that learning neither stalls nor blows up as the weights grow."""
     n = len(x)
     mean = sum(x) / n
-    var = sum((xi - mean) ** 2 for xi in x) / n  # variance: the mean squared distance from mean
+    var = sum((xi - mean) ** 2 for xi in x) / n
     rstd = (var + eps) ** -0.5  # 1 / standard deviation (sqrt(var): a typical distance)
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
@@ -214,7 +216,7 @@ def gelu(x):
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
-# The model calls its ops through `ops`, these by default, so that faster ones can stand in.
+# gpt() calls its ops through `ops` (ops.linear is linear, by default) so faster ones can stand in.
 PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
                         layernorm=layernorm, gelu=gelu)
 
@@ -230,9 +232,10 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # perceptron: two linear layers with a GELU between) works on it alone. Each adds its result to the
 # vector, x = x + f(x), rather than replacing it (a residual connection). Backpropagation multiplies
 # local gradients along every path, so through many layers a gradient can shrink towards 0 or blow
-# up. A + has local gradient 1, so the residual adds give it a straight path to the early layers. A
-# LayerNorm starts each branch (each f). At the end, after one more LayerNorm, `lm_head` (the
-# language-model head, a linear layer) gives a logit per token:
+# up. A + has local gradient 1, so the residual adds give it a straight path to the early layers.
+#
+# A LayerNorm starts each branch (each f). At the end, after one more LayerNorm (ln_f), `lm_head`
+# (the language-model head, a linear layer) gives a logit per token:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))
@@ -242,9 +245,9 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # (attn) that are positive and sum to 1, and the head's output is the positions' values v, summed
 # with those weights. Each head works on its own slice of q, k and v, so the heads can look for
 # different things at once. Nothing says what q, k and v mean: training shapes wq, wk and wv until
-# they play these roles. The scores are scaled by 1/sqrt(head_dim): q.k sums head_dim independent
-# products of mean 0 and variance 1, so its variance is head_dim. Scaled, the scores keep one spread
-# in any head width, and the softmax does not saturate (put nearly all the weight on one position).
+# they play these roles. The scores are scaled by 1/sqrt(head_dim): a sum of head_dim independent
+# products of mean 0 and variance 1 has variance head_dim, and scaled, its spread stays the same in
+# any head width, so the softmax does not saturate (put nearly all the weight on one position).
 
 @dataclass
 class GPTConfig:
@@ -259,8 +262,8 @@ def init_params(config, rng, std=0.08):
     """All parameters in a dict, named after GPT-2's (h.{i} is block i, ln_1 and ln_2 its
     LayerNorms; the matrices in attn and mlp have simpler names). Each is a matrix (a list of
     rows of Values, [n_out][n_in]) or a vector (a list of Values). Matrices start as draws from
-    a bell curve (a Gaussian) of mean 0 and standard deviation `std`: different, so that neurons
-    learn different things, and small, so that the first loss is near ln(vocab_size)."""
+    a bell curve (a Gaussian) of mean 0 and standard deviation `std`. They start different, so
+    that neurons learn different things, and small, so that the first loss is near ln(vocab)."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
@@ -312,10 +315,12 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
         keys.append(ops.linear(x_norm, params[f"h.{i}.attn.wk"]))  # key: what it offers
         values.append(ops.linear(x_norm, params[f"h.{i}.attn.wv"]))  # value: what it passes on
         heads = []  # [n_embd]: the heads' outputs side by side
-        for s in range(0, config.n_embd, head_dim):  # a head: entries s to s + head_dim - 1
-            scores = [ops.dot(q[s:s + head_dim], k[s:s + head_dim]) * scale for k in keys]
-            attn = ops.softmax(scores)  # [pos + 1]: how much to take from each position
-            for j in range(s, s + head_dim):  # entry j: the sum of the v[j], weighted by attn
+        for h in range(config.n_head):
+            s = h * head_dim  # head h works on entries s to s + head_dim - 1 of q, k and v
+            q_h = q[s:s + head_dim]
+            scores = [ops.dot(q_h, k[s:s + head_dim]) * scale for k in keys]  # [pos + 1]
+            attn = ops.softmax(scores)  # how much to take from each position
+            for j in range(s, s + head_dim):  # entry j: the positions' v[j], weighted by attn
                 heads.append(ops.dot(attn, [v[j] for v in values]))
         attn_out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
         x = [a + b for a, b in zip(x, attn_out)]  # residual add
@@ -421,9 +426,9 @@ def train_step(state, batch, params, config, lr, ops=PLAIN):
 # the logits, and feed it back in, until the model draws BOS (the end) or runs out of positions.
 
 def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", ops=PLAIN):
-    """One new document (a string) that starts with `prompt` (of characters in `chars`), drawn
-    with the random.Random `rng`. The logits are divided by `temperature`: below 1 the model plays
-    safe, above 1 it takes chances, at 0 it is greedy. top_k keeps the k most likely tokens."""
+    """A new document (a string) starting with `prompt` (of characters in chars), drawn with the
+    random.Random `rng`. Logits are divided by `temperature`: below 1 it plays safe, above 1 it
+    takes chances, 0 takes the likeliest token (greedy). top_k keeps the k likeliest (or ties)."""
     bos = len(chars)
     tokens = [bos] + encode(prompt, chars)
     kv_cache = empty_cache(config)
@@ -447,9 +452,10 @@ def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", o
 # ------------------------------------------------------------------------------------------------
 # All of it put together: a driver that trains a model on a file and samples from it.
 
-def train_and_sample(path="names.txt", steps=300, num_samples=10, seed=42):
-    """Train a default-sized model on the documents in `path` for `steps` steps of 6 (peak
-    learning rate 0.015), printing the losses; then print and return num_samples new ones."""
+def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.015,
+                     num_samples=10, seed=42):
+    """Train a default-sized model on the documents in `path` for `steps` steps, printing the
+    losses (learning_rate is the peak); then print and return num_samples new documents."""
     docs = load_docs(path)
     train_docs, val_docs = split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
@@ -458,8 +464,8 @@ def train_and_sample(path="names.txt", steps=300, num_samples=10, seed=42):
     params = init_params(config, random.Random(seed))
     state = init_state(params)
     for step in range(steps):
-        batch = get_batch(train_tokens, step * 6, 6)
-        loss = train_step(state, batch, params, config, lr_at(step, steps, 0.015))
+        batch = get_batch(train_tokens, step * batch_size, batch_size)
+        loss = train_step(state, batch, params, config, lr_at(step, steps, learning_rate))
         if (step + 1) % 25 == 0:
             print(f"step {step + 1}/{steps} | train loss {loss:.4f}")
     val_loss = evaluate([tokenize(doc, chars) for doc in val_docs[:200]], params, config)
