@@ -481,25 +481,25 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
 # ================================================================================================
 # Part 2: making it fast
 #
-# Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, sort
-# into order and hand a gradient through, one Python object at a time. Three changes make the
-# same math fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 3. no graph at all
-# where no gradient is needed. The tests check that each gives Part 1's numbers, and
-# tests/benchmark.py times each. 4. gradcheck checks the calculus the fused ops do by hand.
+# Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, sort into
+# order and hand a gradient through, one Python object at a time. Three changes make the same math
+# fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 3. no graph at all where no
+# gradient is needed. The tests check that each gives Part 1's numbers, and tests/benchmark.py times
+# each. 4. gradcheck checks the calculus the fused ops do by hand.
 # ================================================================================================
 import contextlib
 import operator
 
 # ------------------------------------------------------------------------------------------------
-# 1. Fused ops: one node per output of each op (LayerNorm adds two, for its mean and rstd),
-# with its local gradients worked out on paper. For one name ("olivia", 7 positions) of the
-# default model, the plain ops make 5,270 nodes and 10,344 edges (local gradients) per position,
-# on average, as graph_size counts them; the fused ops make 323 nodes and 4,809 edges. The edges
-# fall less, because a fused node still has one local gradient per input.
+# 1. Fused ops: one node per output of each op (LayerNorm adds two, for its mean and rstd), with its
+# local gradients worked out on paper. For one name ("olivia", 7 positions) of the default model,
+# the plain ops make 5,270 nodes and 10,344 edges (local gradients) per position, on average, as
+# graph_size counts them; the fused ops make 323 nodes and 4,809 edges. The edges fall less, because
+# a fused node still has one local gradient per input.
 #
-# Each fused op takes the arguments of the Part 1 op it replaces (the comment beside it shows
-# that op), computes its outputs on floats (with the float_ functions, which 3. uses alone), and
-# makes one Value per output with its local gradients.
+# Each fused op takes the arguments of the Part 1 op it replaces (the comment beside it shows that
+# op), computes its outputs on floats (with the float_ functions, which 3. uses alone), and makes
+# one Value per output with its local gradients.
 
 def graph_size(root):
     """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves (the
@@ -668,10 +668,10 @@ FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softm
                          gelu=float_gelu)
 
 # ------------------------------------------------------------------------------------------------
-# 4. Gradcheck. A wrong local gradient in the fused ops might not stop training (the model can
-# still learn, only worse). A finite difference checks them with no calculus at all: nudge one
-# parameter by +h and by -h, and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to
-# the gradient that backpropagation gave.
+# 4. Gradcheck. A wrong local gradient in the fused ops might not stop training (the model can still
+# learn, only worse). A finite difference checks them with no calculus at all: nudge one parameter
+# by +h and by -h, and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to the gradient
+# that backpropagation gave.
 
 def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
     """The largest relative error between backpropagated gradients and finite differences over
@@ -701,8 +701,8 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
 # Part 3: the tool
 #
 # What makes the algorithm a program people can use on their own data: limits, checkpoints, a
-# training loop that shows progress and survives Ctrl-C, a look inside the model, and a command
-# line where every bad input gets a clear one-line message.
+# training loop that shows progress and survives Ctrl-C, a look inside the model, and a command line
+# where every bad input gets a clear one-line message.
 # ================================================================================================
 import argparse
 import gc
@@ -757,8 +757,8 @@ def check_config(config, batch_size=1, plain=False):
             f"--batch-size{', or drop --plain' * plain}")
 
 # ------------------------------------------------------------------------------------------------
-# Checkpoints: the model and everything needed to resume training, as JSON. Python writes each
-# float with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
+# Checkpoints: the model and everything needed to resume training, as JSON. Python writes each float
+# with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
 
 def save_checkpoint(path, params, config, chars, state):
     """Write the model and training state to path + ".tmp", then rename it to `path`, so that a
@@ -851,9 +851,9 @@ def load_checkpoint(path):
     return params, config, chars, state
 
 # ------------------------------------------------------------------------------------------------
-# Progress: anything that can take more than a few seconds keeps a status line up to date in
-# place on a terminal or in a notebook (where a carriage return also rewrites the line), and
-# prints nothing extra to a file or a pipe.
+# Progress: anything that can take more than a few seconds keeps a status line up to date in place
+# on a terminal or in a notebook (where a carriage return also rewrites the line), and prints
+# nothing extra to a file or a pipe.
 
 def status(text, show):
     """If `show`, write `text` over the current line and go back to its start; "" erases it."""
@@ -930,8 +930,8 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
     return bool(interrupted)
 
 # ------------------------------------------------------------------------------------------------
-# Looking inside: what the model predicts at each position and where its heads look, what
-# simpler models score on the same data, and how the loss fell.
+# Looking inside: what the model predicts at each position and where its heads look, what simpler
+# models score on the same data, and how the loss fell.
 
 def explain(text, params, config, chars, ops):
     """What the model makes of BOS + text: one dict per position pos (len(text) + 1 of them),
@@ -1028,8 +1028,8 @@ def loss_chart(history, steps, rows=9, cols=60):
     return lines
 
 # ------------------------------------------------------------------------------------------------
-# Command line: flags named as in makemore. Every bad input ends in one line on stderr,
-# "microgpt: error: ...", and exit status 2, with nothing overwritten.
+# Command line: flags named as in makemore. Every bad input ends in one line on stderr, "microgpt:
+# error: ...", and exit status 2, with nothing overwritten.
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file "
