@@ -2,18 +2,18 @@ r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
 Part 1 alone is the whole algorithm, and runs by itself. This trains it for 300 steps (about 5
 minutes), printing the loss, then prints new names. gc.disable() switches off Python's cycle
-collector: the graph has no cycles for it to find, and its scans would make the run 3x slower.
+collector, which finds nothing to collect here and whose scans would make the run 2-3x slower.
     python -c "import gc; gc.disable(); exec(open('microgpt.py').read().split('\n# Part 2')[0]); train_and_sample()"
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 31-480: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 31-468: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 481-699: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 469-687: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 700-1238: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 688-1229: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -137,36 +137,22 @@ class Value:
     def backward(self):
         """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
         per graph (the inner nodes keep their grads, and a second call would add wrong amounts).
-        A parameter's grad adds up over all the graphs it is used in; each training step resets it.
+        A parameter's grad adds up over all the graphs it is used in; each training step resets
+        it. visit() nests one call per level of the graph: Python allows 1,000 nested calls, more
+        than the default model needs (about 370 levels), and sys.setrecursionlimit allows more."""
+        order, seen = [], set()
 
-        First the nodes are put in topological order, each after all the nodes it was computed
-        from. The short way to write that is recursive:
-            def visit(v):
-                if v not in seen:
-                    seen.add(v)
-                    for child in v._children:
-                        visit(child)
-                    order.append(v)  # after all of its children
-        But that nests one call per level of the graph, and in a bigger model a long chain of
-        ops would pass Python's limit of 1,000 nested calls. The loop below makes the same walk
-        with a list as its stack. A node goes on it once to have its children visited, and again,
-        marked done, to be put in order after them. Leaves are left out: they hand nothing on."""
-        order, seen, stack = [], set(), [(self, False)]
-        while stack:
-            node, children_done = stack.pop()
-            if children_done:
-                order.append(node)
-            elif node not in seen:
-                seen.add(node)
-                stack.append((node, True))  # come back for it after its children
-                for child in node._children:
-                    if child._children and child not in seen:
-                        stack.append((child, False))
+        def visit(v):  # topological order: each node after all the nodes it was computed from
+            if v not in seen:
+                seen.add(v)
+                for child in v._children:
+                    visit(child)
+                order.append(v)  # after all of its children
+        visit(self)
         self.grad = 1.0  # d self / d self
         for node in reversed(order):  # each node's grad is complete before it is handed on
-            grad = node.grad
             for child, local_grad in zip(node._children, node._local_grads):
-                child.grad += local_grad * grad  # the chain rule
+                child.grad += local_grad * node.grad  # the chain rule
 
 # ------------------------------------------------------------------------------------------------
 # The model's ops: linear layers, softmax, the loss, LayerNorm and GELU, each a short composition
@@ -195,14 +181,14 @@ def softmax(logits):
 def cross_entropy(logits, target):
     """The loss for one prediction (one Value), -ln p[target], where p = softmax(logits) and
     `target` is the id of the token that really comes next. Its unit is the nat (a log to base
-    e): 0 if p[target] is 1, ln 27 = 3.30 for a uniform guess among 27, more as p[target] falls."""
+    e). It is 0 if p[target] is 1, ln 27 = 3.30 for a uniform guess among 27, and grows as p falls."""
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
-    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1 (the
-    variance: the mean squared distance from the mean; just under 1, for eps), then times a
-    learned weight plus a learned bias, per entry. It keeps each layer's input at a steady scale,
-    so that learning neither stalls nor blows up as the weights grow."""
+    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1, then
+    times a learned weight plus a learned bias, per entry. (The variance is the mean squared
+    distance from the mean; eps makes it just under 1.) It keeps each layer's input at a steady
+    scale, so that learning neither stalls nor blows up as the weights grow."""
     n = len(x)
     mean = sum(x) / n
     var = sum((xi - mean) ** 2 for xi in x) / n
@@ -245,9 +231,9 @@ PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=c
 # (attn) that are positive and sum to 1, and the head's output is the positions' values v, summed
 # with those weights. Each head works on its own slice of q, k and v, so the heads can look for
 # different things at once. Nothing says what q, k and v mean: training shapes wq, wk and wv until
-# they play these roles. The scores are scaled by 1/sqrt(head_dim): a sum of head_dim independent
-# products of mean 0 and variance 1 has variance head_dim, and scaled, its spread stays the same in
-# any head width, so the softmax does not saturate (put nearly all the weight on one position).
+# they play these roles. The scores are scaled by 1/sqrt(head_dim). A sum of head_dim independent
+# products of mean 0 and variance 1 has variance head_dim; scaled, it has variance 1 in any head
+# width, and the softmax does not saturate (put nearly all the weight on one position).
 
 @dataclass
 class GPTConfig:
@@ -282,7 +268,7 @@ def init_params(config, rng, std=0.08):
         params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # widen ("fully connected")
         params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # narrow back ("projection")
     params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)
-    params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token
+    params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token (GPT-2: wte again)
     return params
 
 def parameters(params):
@@ -300,8 +286,8 @@ def empty_cache(config):
 
 def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
     """Read the token id `token` at position `pos`; return the vocab_size logits for the token
-    that comes next. kv_cache holds each layer's keys and values (attention's words, not the
-    class Value) of the earlier positions of this document, and this position's are appended.
+    that comes next. kv_cache holds, per layer, the keys and values (attention's terms, not the
+    class Value) of this document's earlier positions; this position's are appended to them.
     Attending only to what is in the cache makes the model causal: a position never sees a later
     one. Shapes at the default sizes: a token -> [12] -> 4 heads x [3] -> [12] -> MLP [48] ->
     [12] -> [27] logits."""
@@ -318,10 +304,12 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
         for h in range(config.n_head):
             s = h * head_dim  # head h works on entries s to s + head_dim - 1 of q, k and v
             q_h = q[s:s + head_dim]
-            scores = [ops.dot(q_h, k[s:s + head_dim]) * scale for k in keys]  # [pos + 1]
+            k_h = [k[s:s + head_dim] for k in keys]  # [pos + 1][head_dim]
+            v_h = [v[s:s + head_dim] for v in values]  # [pos + 1][head_dim]
+            scores = [ops.dot(q_h, k) * scale for k in k_h]  # [pos + 1]
             attn = ops.softmax(scores)  # how much to take from each position
-            for j in range(s, s + head_dim):  # entry j: the positions' v[j], weighted by attn
-                heads.append(ops.dot(attn, [v[j] for v in values]))
+            for j in range(head_dim):  # entry j: the positions' v[j], weighted by attn
+                heads.append(ops.dot(attn, [v[j] for v in v_h]))
         attn_out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
         x = [a + b for a, b in zip(x, attn_out)]  # residual add
         x_norm = ops.layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
@@ -400,7 +388,7 @@ def lr_at(step, max_steps, learning_rate):
 # ------------------------------------------------------------------------------------------------
 # Training: take a batch of documents, compute the loss and its gradients, update; repeat. The
 # batches take the training documents in order (split_docs shuffled them), as Karpathy's microgpt
-# does, and start again from the first after the last. (nanoGPT draws at random.)
+# (a GPT in 200 lines of plain Python) does, and start again from the first after the last.
 
 def get_batch(docs, position, batch_size):
     """docs[position % n], docs[(position + 1) % n], ...: batch_size of them (n = len(docs))."""
@@ -427,8 +415,8 @@ def train_step(state, batch, params, config, lr, ops=PLAIN):
 
 def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", ops=PLAIN):
     """A new document (a string) starting with `prompt` (of characters in chars), drawn with the
-    random.Random `rng`. Logits are divided by `temperature`: below 1 it plays safe, above 1 it
-    takes chances, 0 takes the likeliest token (greedy). top_k keeps the k likeliest (or ties)."""
+    random.Random `rng`. Logits are divided by `temperature`: below 1 the model plays safe, above
+    1 it takes chances, and 0 takes the likeliest token (greedy). top_k keeps the k likeliest."""
     bos = len(chars)
     tokens = [bos] + encode(prompt, chars)
     kv_cache = empty_cache(config)
@@ -1216,6 +1204,8 @@ def main(argv=None):
     # only rescan each step's live Values again and again (about 3x slower). PyPy's stays on.
     if sys.implementation.name == "cpython":
         gc.disable()
+    recursion_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(recursion_limit, 10_000))  # for backward() in deep plain graphs
     model, interrupted = None, True
     try:
         model, interrupted = run(args)
@@ -1230,6 +1220,7 @@ def main(argv=None):
         interrupted = False
     finally:
         gc.enable()
+        sys.setrecursionlimit(recursion_limit)
     if interrupted and not notebook:
         sys.exit(130)  # the shell's code for "stopped by Ctrl-C"
     return model

@@ -2,6 +2,7 @@
 plain ones."""
 import math
 import random
+import sys
 import unittest
 
 import microgpt
@@ -64,13 +65,31 @@ class AtomicOpsTest(unittest.TestCase):
         self.assertEqual((a ** 2).data, 9.0)
         self.assertEqual((1 - a).data, -2.0)
 
-    def test_backward_on_a_deep_graph_does_not_recurse(self):
+    def test_backward_on_a_deep_graph_with_the_recursion_limit_the_program_sets(self):
         x = Value(1.0)
         y = x
-        for _ in range(20000):  # far deeper than Python's recursion limit
+        for _ in range(4000):  # far deeper than Python's default limit of 1,000 nested calls
             y = y + x * 1.0
-        y.backward()
-        self.assertEqual(x.grad, 20001.0)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(10_000)  # as main() does
+        try:
+            y.backward()
+        finally:
+            sys.setrecursionlimit(limit)
+        self.assertEqual(x.grad, 4001.0)
+
+    def test_the_default_models_graph_needs_no_more_than_pythons_default_limit(self):
+        # Part 1 run alone keeps Python's limit: a batch of 6 of the longest names must fit
+        config = microgpt.GPTConfig(vocab_size=27, block_size=16)
+        params = microgpt.init_params(config, random.Random(0))
+        batch = [[26] + [i % 26 for i in range(15)] + [26]] * 6
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(1000)
+        try:
+            microgpt.batch_loss(batch, params, config, PLAIN).backward()
+        finally:
+            sys.setrecursionlimit(limit)
+        self.assertTrue(all(p.grad for p in params["lm_head"][0]))
 
     def test_backward_works_from_an_intermediate_node(self):
         a, b = Value(2.0), Value(5.0)
