@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 469-687: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 688-1229: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 688-1230: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -181,7 +181,7 @@ def softmax(logits):
 def cross_entropy(logits, target):
     """The loss for one prediction (one Value), -ln p[target], where p = softmax(logits) and
     `target` is the id of the token that really comes next. Its unit is the nat (a log to base
-    e). It is 0 if p[target] is 1, ln 27 = 3.30 for a uniform guess among 27, and grows as p falls."""
+    e). It is 0 if p[target] is 1, ln 27 = 3.30 for a uniform guess among 27, more as it falls."""
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
@@ -734,13 +734,13 @@ def check_config(config, batch_size=1, plain=False):
         raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
                          f"--n-head ({config.n_head})")
     n, edges = n_params(config), step_edges(config, batch_size, plain)
-    ops = "plain" if plain else "fused"
-    if n > MAX_PARAMS or edges > MAX_EDGES[ops]:
+    kind = "plain" if plain else "fused"
+    if n > MAX_PARAMS or edges > MAX_EDGES[kind]:
         raise ValueError(
             f"this model ({n:,} parameters) would build up to {edges:,} graph edges per training "
             f"step (batch {batch_size:,}, block_size {config.block_size:,}): up to about "
-            f"{(n * BYTES['param'] + edges * BYTES[ops]) / 1e9:,.1f} GB of memory. microgpt "
-            f"allows {MAX_PARAMS:,} parameters and {MAX_EDGES[ops]:,} edges per step"
+            f"{(n * BYTES['param'] + edges * BYTES[kind]) / 1e9:,.1f} GB of memory. microgpt "
+            f"allows {MAX_PARAMS:,} parameters and {MAX_EDGES[kind]:,} edges per step"
             f"{' with --plain' * plain}: lower --n-embd, --n-layer, --block-size or "
             f"--batch-size{', or drop --plain' * plain}")
 
@@ -1016,8 +1016,8 @@ def loss_chart(history, steps, rows=9, cols=60):
     return lines
 
 # ------------------------------------------------------------------------------------------------
-# Command line: flags named as in makemore. Every bad input ends in one line on stderr, "microgpt:
-# error: ...", and exit status 2, with nothing overwritten.
+# Command line: flags named as in makemore. Every bad input ends in one line on stderr,
+# "microgpt: error: ...", and exit status 2, with nothing overwritten.
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="microgpt", description="Train a tiny GPT on a file "
@@ -1025,7 +1025,8 @@ def build_parser():
     arg = parser.add_argument
     arg("--input-file", "-i", help="UTF-8 text, one document per line (default: names.txt)")
     arg("--max-steps", type=int, default=1400, help="training steps (default: 1400)")
-    arg("--seed", type=int, default=42, help="seed for data, weights, samples (default: 42)")
+    arg("--seed", type=int, default=42, help="seed for data, weights and samples (default: 42; "
+        "a checkpoint keeps its own for the data)")
     arg("--n-layer", type=int, default=1, help="transformer blocks (default: 1)")
     arg("--n-head", type=int, default=4, help="attention heads per block (default: 4)")
     arg("--n-embd", type=int, default=12, help="embedding width, a multiple of --n-head (12)")
