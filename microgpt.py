@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 469-687: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 688-1230: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 688-1270: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -694,6 +694,8 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
 # ================================================================================================
 import argparse
 import gc
+import io
+import itertools
 import json
 import os
 import signal
@@ -703,11 +705,14 @@ from collections import Counter
 
 # ------------------------------------------------------------------------------------------------
 # Limits. Every number here is a Python object, so a model of 10 million parameters would need
-# gigabytes and days. Sizes, from the flags or a checkpoint, are checked before anything is made.
+# gigabytes and days. Sizes are checked before anything is made, and files are read up to a cap.
 MAX_PARAMS = 1_000_000  # about 150 MB, with Adam's running averages
 MAX_EDGES = {"fused": 25_000_000, "plain": 10_000_000}  # per step: at most 750 MB, 1.4 GB plain
 BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and per graph edge
 SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and checkpoints give
+MAX_INPUT_BYTES = 50_000_000  # 5.5 million names; each document costs about 90 bytes of memory
+MAX_HISTORY = 100_000  # the train and val losses a checkpoint keeps: the last ones
+MAX_CHECKPOINT_BYTES = 32 * (3 * MAX_PARAMS + 3 * MAX_HISTORY)  # ≤32 bytes a weight, m, v, loss
 
 def n_params(config):
     """The number of parameters init_params(config) makes, without making them: wte and lm_head
@@ -749,10 +754,12 @@ def check_config(config, batch_size=1, plain=False):
 # with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
 
 def save_checkpoint(path, params, config, chars, state):
-    """Write the model and training state to path + ".tmp", then rename it to `path`, so that a
-    crash never leaves a half-written checkpoint. Raises ValueError if it cannot."""
+    """Write the model and training state (with the last MAX_HISTORY of each loss history) to
+    path + ".tmp", then rename it to `path`, so that a crash never leaves a half-written
+    checkpoint. Raises ValueError if it cannot."""
+    history = {k: losses[-MAX_HISTORY:] for k, losses in state["history"].items()}
     ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
-            "chars": "".join(chars), "params": as_floats(params), **state}
+            "chars": "".join(chars), "params": as_floats(params), **state, "history": history}
     try:
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(ckpt, f)
@@ -788,15 +795,20 @@ def load_checkpoint(path):
     """Read a checkpoint written by save_checkpoint: (params, config, chars, state). Its fields
     must have the shape of a freshly built model of its config, sizes within the limits, weights
     and losses within 1e6 of 0, Adam's moments finite (adam_v not negative) and counters whole
-    numbers. A ValueError names the first field that is missing or breaks one of these rules."""
+    numbers. A ValueError names the first field that is missing or breaks one of these rules;
+    a file over MAX_CHECKPOINT_BYTES is refused before it is parsed."""
     try:
-        with open(path, encoding="utf-8") as f:
-            ckpt = json.load(f)
+        with open(path, "rb") as f:
+            text = f.read(MAX_CHECKPOINT_BYTES + 1)  # a byte more than any checkpoint can hold
+        ckpt = json.loads(text) if len(text) <= MAX_CHECKPOINT_BYTES else None
     except FileNotFoundError:
         raise ValueError(f"checkpoint {path} does not exist: train one first with --out {path}")
-    except (OSError, ValueError) as e:  # json's errors, and bad UTF-8, are ValueErrors
+    except (OSError, ValueError, RecursionError, MemoryError) as e:  # bad UTF-8: a ValueError
         raise ValueError(f"{path} is not a readable microgpt checkpoint "
-                         f"(truncated or not JSON: {e})")
+                         f"(truncated or not JSON: {str(e) or 'out of memory'})")
+    if len(text) > MAX_CHECKPOINT_BYTES:
+        raise ValueError(f"{path} is larger than any microgpt checkpoint can be "
+                         f"({MAX_CHECKPOINT_BYTES:,} bytes)")
     if not isinstance(ckpt, dict) or ckpt.get("format") != "microgpt":
         raise ValueError(f"{path} is not a microgpt checkpoint")
     if ckpt.get("version") != 1 or isinstance(ckpt.get("version"), bool):
@@ -861,8 +873,9 @@ def progress(items, what, show):
 
 # ------------------------------------------------------------------------------------------------
 # The training loop: Part 2's train_step_fast (Part 1's train_step with --plain), repeated, with
-# progress lines, a validation loss every so often (saved to the checkpoint then), and Ctrl-C
-# stopping it cleanly between two steps.
+# progress lines, a validation loss every so often (saved to the checkpoint then), and a stop
+# between two steps on Ctrl-C (SIGINT), a job scheduler's SIGTERM or a closed terminal's SIGHUP.
+STOP_SIGNALS = [getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
 
 def numbers_and_ops(params, plain):
     """What validation, sampling and explain compute with: PLAIN with --plain, else FLOATS."""
@@ -875,19 +888,22 @@ def validate(params, config, val_tokens, args):
     numbers, ops = numbers_and_ops(params, args.plain)
     return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
 
-def train(params, config, train_tokens, val_tokens, state, args, save):
-    """Train `params` and `state` in place up to args.max_steps, adding each loss to
-    state["history"] and calling save(state) at each validation. Returns True if Ctrl-C stopped
-    it (after the step it was in); raises FloatingPointError if the loss is NaN or infinite."""
-    interrupted = []
-    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(1))
+def train(params, config, chars, train_docs, val_tokens, state, args, save):
+    """Train `params` and `state` in place up to args.max_steps on train_docs (strings, tokenized
+    as batches draw them), adding each loss to state["history"] and calling save(state) at each
+    validation. A signal (added to args.stop) or a failed print stops it after the step, with a
+    save before anything else. Raises FloatingPointError if the loss is NaN or infinite."""
+    def record(signum, frame):  # a signal arrived: finish the step, then stop
+        args.stop.append(signum)
+    handlers = {s: signal.signal(s, record) for s in STOP_SIGNALS}
     step_fn = train_step if args.plain else train_step_fast  # Part 1's, or Part 2's
     try:
         first, t0, tokens = state["step"], time.time(), 0
-        while state["step"] < args.max_steps and not interrupted:
+        while state["step"] < args.max_steps and not args.stop:
             step = state["step"] + 1
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
-            batch = get_batch(train_tokens, state["position"], args.batch_size)
+            docs = get_batch(train_docs, state["position"], args.batch_size)
+            batch = [tokenize(doc, chars) for doc in docs]
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
             lr = lr_at(step - 1, args.max_steps, args.learning_rate)
             try:
@@ -899,6 +915,8 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
                                          f"lower --learning-rate (it was {args.learning_rate})")
             state["position"] += len(batch)
             state["history"]["train"].append(loss)
+            if args.stop:
+                break  # saved below, before any printing or validation
             evaluating = step % args.eval_every == 0 and step < args.max_steps
             if evaluating or step == first + 1 or step % 100 == 0 or step == args.max_steps:
                 rate = tokens / max(time.time() - t0, 1e-9)  # since the last line
@@ -912,10 +930,15 @@ def train(params, config, train_tokens, val_tokens, state, args, save):
                     save(state)
                 print(line, flush=True)
                 t0, tokens = time.time(), 0
+        if args.stop:
+            save(state)
+    except OSError:  # printing failed: a closed pipe, or a closed terminal (EIO, after SIGHUP)
+        save(state)
+        raise
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
         status("", args.progress)
-    return bool(interrupted)
 
 # ------------------------------------------------------------------------------------------------
 # Looking inside: what the model predicts at each position and where its heads look, what simpler
@@ -1081,8 +1104,14 @@ def prepare(args):
     """Check the flags, read the data, and build the model or load it from the checkpoint in
     --out. Returns (docs, params, config, chars, state); raises ValueError for bad input."""
     check_args(args)
-    try:
-        docs = load_docs(args.input_file)
+    try:  # as load_docs(), but reading a byte past the cap at most, from any file or stream
+        with open(args.input_file, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise ValueError(f"{args.input_file} is over the {MAX_INPUT_BYTES:,} bytes microgpt "
+                             f"reads: sample it (shuf -n 1000000 FILE > sample.txt)")
+        lines = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig")
+        docs = [line.strip() for line in lines if line.strip()]
     except OSError as e:  # no such file, a directory, no permission
         raise ValueError(f"cannot read {args.input_file} ({e.strerror}): give a UTF-8 text file "
                          f"with one document per line with --input-file")
@@ -1097,13 +1126,15 @@ def prepare(args):
                          f"training documents")
     if args.resume or args.sample_only:
         params, config, chars, state = load_checkpoint(args.out)
-        unknown = sorted(set("".join(docs)) - set(chars))
+        unknown = sorted(set(itertools.chain.from_iterable(docs)) - set(chars))
         if unknown and args.resume:
             raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
                              f"{''.join(unknown)!r}; resume with the file it was trained on")
+        if unknown:  # --sample-only: skip the documents the model cannot read
+            docs = [d for d in docs if set(d) <= set(chars)]
         check_config(config, 1 if args.sample_only else args.batch_size, args.plain)
     else:
-        chars = sorted(set("".join(docs)))
+        chars = sorted(set(itertools.chain.from_iterable(docs)))  # no copy of all of them
         longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs
         config = GPTConfig(len(chars) + 1, min(args.block_size or longest, longest),
                            args.n_layer, args.n_head, args.n_embd)
@@ -1118,8 +1149,7 @@ def prepare(args):
 
 def run(args):
     """The program: prepare, then gradcheck and stop, or train (unless --sample-only), sample and
-    explain. Returns the model (a namespace: params, config, chars, state) and whether Ctrl-C
-    stopped training."""
+    explain. Returns the model (a namespace: params, config, chars, state)."""
     docs, params, config, chars, state = prepare(args)
     model = SimpleNamespace(params=params, config=config, chars=chars, state=state)
     train_docs, val_docs = split_docs(docs, state["seed"])
@@ -1134,25 +1164,25 @@ def run(args):
               f"{config.block_size - 1} characters are cut")
     print(f"model: {n_params(config)} parameters, n_layer {config.n_layer}, "
           f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
-    # documents with characters outside a loaded model's vocabulary are skipped
-    train_tokens = [tokenize(d, chars) for d in train_docs if set(d) <= set(chars)]
-    val_tokens = [tokenize(d, chars) for d in val_docs if set(d) <= set(chars)]
+    val_tokens = [tokenize(d, chars) for d in val_docs]
     if args.gradcheck:
-        err, n = gradcheck(params, config, PLAIN if args.plain else FUSED, train_tokens[:4],
+        err, n = gradcheck(params, config, PLAIN if args.plain else FUSED,
+                           [tokenize(d, chars) for d in train_docs[:4]],
                            random.Random(args.seed),
                            watch=lambda items: progress(items, "gradcheck", args.progress))
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
-        return model, False
-    interrupted = False
+        return model
     if not args.sample_only:
-        n = min(config.block_size, len(train_tokens[0]) - 1)  # the positions of one document
+        tokens = tokenize(train_docs[0], chars)
+        n = min(config.block_size, len(tokens) - 1)  # the positions of one document
         if step_edges(config, 1, plain=True) <= MAX_EDGES["plain"] // 5:  # quick to build and count
-            (pn, pe), (fn, fe) = (graph_size(batch_loss(train_tokens[:1], params, config, o))
+            (pn, pe), (fn, fe) = (graph_size(batch_loss([tokens], params, config, o))
                                   for o in (PLAIN, FUSED))
             print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
                   f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
+        counted = (tokenize(d, chars) for d in train_docs[:100_000])  # a sample, on big files
         baselines = {"uniform guessing": math.log(config.vocab_size), "bigram counts":
-                     bigram_loss(train_tokens, val_tokens, config.vocab_size, config.block_size)}
+                     bigram_loss(counted, val_tokens, config.vocab_size, config.block_size)}
         if val_tokens:
             print("val loss of simpler models: " + ", ".join(
                 f"{name} {loss:.4f}" for name, loss in baselines.items()))
@@ -1160,14 +1190,15 @@ def run(args):
         def save(state):
             if args.out:
                 save_checkpoint(args.out, params, config, chars, state)
-        interrupted = train(params, config, train_tokens, val_tokens, state, args, save)
+        train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
         if step == args.max_steps and val_tokens and history["val"][-1:] != [[step, val]]:
             history["val"].append([step, val])
         save(state)
-        if interrupted:
-            print(f"interrupted after step {step}" + (f", saved to {args.out}" if args.out else ""))
+        if args.stop:
+            print(f"interrupted after step {step} ({signal.Signals(args.stop[0]).name})"
+                  + (f", saved to {args.out}" if args.out else ""))
         print(f"step {step}: val loss {val:.4f}" + (" (" + ", ".join(
             f"{abs(b - val):.4f} {'below' if val < b else 'above'} {name}"
             for name, b in baselines.items()) + ")" if val_tokens
@@ -1176,18 +1207,20 @@ def run(args):
             print("\n".join(loss_chart(history, step)))
     numbers, ops = numbers_and_ops(params, args.plain)
     rng = random.Random(args.seed)
-    seen = {**{d: "train" for d in train_docs}, **{d: "val" for d in val_docs}}
     samples = [sample(numbers, config, chars, rng, args.temperature, args.top_k, args.prompt, ops)
                for _ in progress(range(args.num_samples), "sample", args.progress)]
+    seen = {s: "new" for s in samples}  # then marked by one pass over the data, not a dict of it
+    for name, group in (("train", train_docs), ("val", val_docs)):
+        seen.update((d, name) for d in group if d in seen)
     if samples:
-        print(f"{len(samples)} samples, {sum(s not in seen for s in samples)} new "
+        print(f"{len(samples)} samples, {sum(seen[s] == 'new' for s in samples)} new "
               f"(the others are in the train or val data):")
     width = max([len(s) for s in samples] + [1])
     for s in samples:
-        print(f"{s:<{width}}  {seen.get(s, 'new')}")
+        print(f"{s:<{width}}  {seen[s]}")
     if args.explain is not None:
         print_explain(explain(args.explain, numbers, config, chars, ops), chars)
-    return model, interrupted
+    return model
 
 def main(argv=None):
     """Run the program on the command-line arguments `argv` (default: sys.argv[1:]). Returns the
@@ -1207,23 +1240,30 @@ def main(argv=None):
         gc.disable()
     recursion_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(recursion_limit, 10_000))  # for backward() in deep plain graphs
-    model, interrupted = None, True
+    args.stop = []  # the signals received; train() finishes its step on one, and saves
+
+    def stop_now(signum, frame):  # outside training: while loading, evaluating, sampling
+        args.stop.append(signum)
+        raise KeyboardInterrupt
+    handlers = {s: signal.signal(s, stop_now) for s in STOP_SIGNALS}
+    model = None
     try:
-        model, interrupted = run(args)
+        model = run(args)
     except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
         if not notebook:
             parser.error(str(e))
         print(f"microgpt: error: {e}", file=sys.stderr)  # a notebook cell ends without exiting
-    except KeyboardInterrupt:  # Ctrl-C outside training: while loading, evaluating, sampling
+    except KeyboardInterrupt:  # a signal outside training: what was saved stays saved
         pass
-    except BrokenPipeError:  # the output went to a program that stopped reading (| head)
+    except OSError:  # the output is gone: a closed pipe (| head), or terminal (EIO after SIGHUP)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting is quiet
-        interrupted = False
     finally:
         gc.enable()
         sys.setrecursionlimit(recursion_limit)
-    if interrupted and not notebook:
-        sys.exit(130)  # the shell's code for "stopped by Ctrl-C"
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    if args.stop and not notebook:
+        sys.exit(128 + args.stop[0])  # the shell's code for "stopped by signal n": 130 for Ctrl-C
     return model
 
 if __name__ == "__main__":

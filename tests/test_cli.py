@@ -1,6 +1,7 @@
 """microgpt as a tool: checkpoints, resume, Ctrl-C, prompts, any dataset, notebooks, errors."""
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -36,10 +37,11 @@ def start(args, cwd=ROOT, code=None):
     return proc, lines
 
 
-def interrupt(proc, lines):
-    proc.send_signal(signal.SIGINT)
-    out = proc.stdout.read()  # through the same reader as `lines`: nothing it buffered is lost
-    err = proc.stderr.read()
+def interrupt(proc, lines, sig=signal.SIGINT):
+    proc.send_signal(sig)
+    with proc.stdout, proc.stderr:
+        out = proc.stdout.read()  # through the same reader as `lines`: nothing it buffered is lost
+        err = proc.stderr.read()
     proc.wait(timeout=300)
     return proc.returncode, "".join(lines) + out, err
 
@@ -94,24 +96,74 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(self.samples(r.stdout)), 7)
 
     def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(self):
-        flags = ["-i", self.data, "--max-steps", 300, "--eval-every", 50, *TINY]
+        flags = ["-i", self.data, "--max-steps", 120, "--eval-every", 50, *TINY]
         whole = os.path.join(self.dir, "whole.json")
         self.assertEqual(run(*flags, "-o", whole).returncode, 0)
-        parts = os.path.join(self.dir, "parts.json")
-        code, out, err = interrupt(*start(flags + ["-o", parts]))
-        self.assertEqual(code, 130, err)
-        self.assertNotIn("Traceback", err)
+        with open(whole, encoding="utf-8") as f:
+            uninterrupted = json.load(f)
+        self.assertEqual(uninterrupted["step"], 120)
+        # Ctrl-C, a job scheduler's kill, and a closed terminal's hangup
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+            with self.subTest(signal.Signals(sig).name):
+                parts = os.path.join(self.dir, f"parts{sig}.json")
+                status, out, err = interrupt(*start(flags + ["-o", parts]), sig)
+                self.assertEqual(status, code, err)
+                self.assertNotIn("Traceback", err)
+                with open(parts, encoding="utf-8") as f:
+                    stopped_at = json.load(f)["step"]
+                self.assertLess(stopped_at, 120)
+                self.assertIn(f"interrupted after step {stopped_at} ({signal.Signals(sig).name})"
+                              f", saved to {parts}", out)
+                self.assertIn(f"step {stopped_at}: val loss", out)
+                self.assertEqual(len(self.samples(out)), 5)
+                r = run(*flags, "-o", parts, "--resume")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(parts, encoding="utf-8") as f:
+                    self.assertEqual(json.load(f), uninterrupted)
+
+    def test_a_closed_terminal_stops_training_with_a_save_and_no_traceback(self):
+        # SIGHUP, then every print fails (EIO): the steps done are saved all the same
+        parts = os.path.join(self.dir, "hangup.json")
+        main, child = pty.openpty()
+        cmd = [sys.executable, SCRIPT, "-i", self.data, "--max-steps", "100000", "-o", parts]
+        proc = subprocess.Popen(cmd + TINY, stdout=child, stderr=subprocess.PIPE)
+        os.close(child)
+        seen = b""
+        while b"step     1/" not in seen:
+            seen += os.read(main, 4096)
+        proc.send_signal(signal.SIGHUP)
+        os.close(main)  # the terminal is gone with it
+        with proc.stderr:
+            err = proc.stderr.read().decode()
+        self.assertEqual(proc.wait(timeout=300), 129, err)
+        self.assertEqual(err, "")
         with open(parts, encoding="utf-8") as f:
-            stopped_at = json.load(f)["step"]
-        self.assertLess(stopped_at, 300)
-        self.assertIn(f"step {stopped_at}: val loss", out)
-        self.assertEqual(len(self.samples(out)), 5)
-        r = run(*flags, "-o", parts, "--resume")
+            self.assertGreaterEqual(json.load(f)["step"], 1)
+
+    def test_a_signal_outside_training_ends_quietly_and_keeps_the_checkpoint(self):
+        before = read(self.ckpt)
+        for sig, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)):
+            with self.subTest(signal.Signals(sig).name):
+                proc = subprocess.Popen([sys.executable, SCRIPT, "-i", self.data, "--sample-only",
+                                         "-o", self.ckpt, "--num-samples", "100000"],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                self.assertTrue(proc.stdout.readline().startswith("data: "))
+                proc.send_signal(sig)  # while it loads or samples
+                out, err = proc.communicate(timeout=300)
+                self.assertEqual((proc.returncode, err), (code, ""))
+                self.assertEqual(read(self.ckpt), before)
+
+    def test_a_save_left_half_done_is_overwritten_and_never_read(self):
+        out = os.path.join(self.dir, "stale.json")
+        r = run("-i", self.data, "--max-steps", 2, "-o", out, *TINY)
         self.assertEqual(r.returncode, 0, r.stderr)
-        with open(whole, encoding="utf-8") as f, open(parts, encoding="utf-8") as g:
-            a, b = json.load(f), json.load(g)
-        self.assertEqual(a["step"], 300)
-        self.assertEqual(a, b)
+        with open(out + ".tmp", "w", encoding="utf-8") as f:
+            f.write('{"format": "microgpt", "ver')  # as a kill during a save leaves it
+        r = run("-i", self.data, "--max-steps", 4, "-o", out, "--resume", *TINY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(out + ".tmp"))
+        with open(out, encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["step"], 4)
 
     def test_prompt_top_k_and_greedy(self):
         r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--prompt", "ma")

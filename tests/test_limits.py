@@ -1,6 +1,8 @@
 """No input can crash microgpt, hang it or exhaust the machine's memory: extreme flags and
 damaged checkpoints end within seconds in one clear line; long waits show progress."""
+import contextlib
 import copy
+import io
 import json
 import math
 import os
@@ -96,11 +98,11 @@ class ExtremeInputTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
-    def assertOneLineError(self, args, says):
+    def assertOneLineError(self, args, says, **kwargs):
         files = [p for p in (self.data, self.ckpt) + tuple(a for a in args if os.path.isfile(
             str(a)))]
         before = {p: read(p) for p in files}
-        code, out, err, seconds = run(*args)
+        code, out, err, seconds = run(*args, **kwargs)
         self.assertEqual(code, 2, out + err)
         self.assertEqual(len(err.splitlines()), 1, err)
         self.assertTrue(err.startswith("microgpt: error: "), err)
@@ -222,6 +224,85 @@ class ExtremeInputTest(unittest.TestCase):
                 path = self.damaged(change)
                 for mode in ("--sample-only", "--resume"):
                     self.assertOneLineError(["-i", self.data, "-o", path, mode, *TINY], says)
+
+    def test_files_too_big_or_endless_are_refused_while_reading(self):
+        over = os.path.join(self.tmp.name, "over.txt")
+        with open(over, "wb") as f:  # a sparse file: a byte over the cap, instantly
+            f.truncate(microgpt.MAX_INPUT_BYTES + 1)
+        says = f"is over the {microgpt.MAX_INPUT_BYTES:,} bytes microgpt reads"
+        self.assertOneLineError(["-i", over], says)
+        self.assertOneLineError(["-i", "/dev/zero"], says)  # a device without a newline
+        yes = "import sys\nwhile True: sys.stdout.write('anna\\n' * 10000)"  # `yes anna |`
+        with subprocess.Popen([sys.executable, "-c", yes], stdout=subprocess.PIPE) as endless:
+            self.assertOneLineError(["-i", "/dev/stdin"], says, stdin=endless.stdout)
+            endless.kill()
+
+    def test_checkpoints_too_big_or_nested_too_deep_end_in_one_line(self):
+        over = os.path.join(self.tmp.name, "over.json")
+        with open(over, "wb") as f:
+            f.truncate(microgpt.MAX_CHECKPOINT_BYTES + 1)
+        nested = os.path.join(self.tmp.name, "nested.json")
+        with open(nested, "w", encoding="utf-8") as f:
+            f.write('{"a": ' * 100_000 + "[" * 100_000)
+        for path, says in ((over, "larger than any microgpt checkpoint can be"),
+                           (nested, "not JSON")):
+            for mode in ("--sample-only", "--resume"):
+                self.assertOneLineError(["-i", self.data, "-o", path, mode, *TINY], says)
+
+    def test_the_checkpoint_cap_holds_the_largest_model(self):
+        # the longest float, the widest characters (12 bytes of JSON) and the most rows per
+        # number (n_embd 1): a checkpoint takes at most the 32 bytes a number the cap allows
+        worst = -2.2250738585072014e-308
+        config = microgpt.GPTConfig(vocab_size=501, block_size=16, n_layer=2, n_head=1, n_embd=1)
+        params, n = microgpt.init_params(config, random.Random(0)), microgpt.n_params(config)
+        for p in microgpt.parameters(params):
+            p.data = worst
+        history = {"train": [-worst] * 1000, "val": [[10 ** 12, -worst]] * 1000}
+        state = {"step": 10 ** 12, "adam_m": [worst] * n, "adam_v": [-worst] * n,
+                 "seed": -2 ** 63, "position": 10 ** 18, "history": history}
+        path = os.path.join(self.tmp.name, "worst.json")
+        microgpt.save_checkpoint(path, params, config, [chr(0x10000 + i) for i in range(500)],
+                                 state)
+        numbers = 3 * n + 3 * 1000
+        self.assertLessEqual(os.path.getsize(path), 32 * numbers)
+        self.assertGreater(os.path.getsize(path), 24 * numbers)  # the worst case is near
+        self.assertEqual(microgpt.load_checkpoint(path)[3]["history"], history)
+
+    def test_a_long_run_keeps_the_last_losses(self):
+        path = os.path.join(self.tmp.name, "long_run.json")
+        kept, microgpt.MAX_HISTORY = microgpt.MAX_HISTORY, 5
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                microgpt.main(["-i", self.data, "--max-steps", "12", "--eval-every", "2", "-o",
+                               path, *TINY])
+            with open(path, encoding="utf-8") as f:
+                history = json.load(f)["history"]
+            self.assertEqual(len(history["train"]), 5)
+            self.assertEqual([step for step, _ in history["val"]], [4, 6, 8, 10, 12])
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                microgpt.main(["-i", self.data, "--max-steps", "13", "--resume", "-o", path,
+                               *TINY])
+        finally:
+            microgpt.MAX_HISTORY = kept
+        axis = out.getvalue().split("└")[1].splitlines()[1].split()
+        self.assertEqual(axis, ["8", "13"])  # the chart covers the steps whose losses it has
+
+    def test_memory_per_document(self):
+        # documents stay strings until a batch draws them: about 80 bytes each on CPython and
+        # 70 on PyPy, here (330 and 780 when each was a list of token ids)
+        def peak_rss(n):
+            path = os.path.join(self.tmp.name, f"{n}.txt")
+            rng = random.Random(0)
+            with open(path, "w", encoding="utf-8") as f:
+                f.writelines("".join(rng.choices("abcdefghij", k=8)) + "\n" for _ in range(n))
+            proc = subprocess.Popen([sys.executable, SCRIPT, "-i", path, "--max-steps", "1",
+                                     "--num-samples", "0"], stdout=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            self.assertEqual(proc.returncode, 0)
+            return usage.ru_maxrss * 1024  # bytes (ru_maxrss is in KB on Linux)
+        per_doc = (peak_rss(100_000) - peak_rss(2_000)) / 98_000
+        self.assertLess(per_doc, 150)
 
     def test_an_older_checkpoint_without_history_still_loads(self):
         path = self.damaged(delete_history)
