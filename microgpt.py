@@ -693,6 +693,7 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
 # where every bad input gets a clear one-line message.
 # ================================================================================================
 import argparse
+import errno
 import gc
 import io
 import itertools
@@ -710,7 +711,7 @@ MAX_PARAMS = 1_000_000  # about 150 MB, with Adam's running averages
 MAX_EDGES = {"fused": 25_000_000, "plain": 10_000_000}  # per step: at most 750 MB, 1.4 GB plain
 BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and per graph edge
 SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and checkpoints give
-MAX_INPUT_BYTES = 50_000_000  # 5.5 million names; each document costs about 90 bytes of memory
+MAX_INPUT_BYTES = 50_000_000  # 7 million names; each document costs about 90 bytes of memory
 MAX_HISTORY = 100_000  # the train and val losses a checkpoint keeps: the last ones
 MAX_CHECKPOINT_BYTES = 32 * (3 * MAX_PARAMS + 3 * MAX_HISTORY)  # ≤32 bytes a weight, m, v, loss
 
@@ -889,14 +890,12 @@ def validate(params, config, val_tokens, args):
     return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
 
 def train(params, config, chars, train_docs, val_tokens, state, args, save):
-    """Train `params` and `state` in place up to args.max_steps on train_docs (strings, tokenized
-    as batches draw them), adding each loss to state["history"] and calling save(state) at each
-    validation. A signal (added to args.stop) or a failed print stops it after the step, with a
-    save before anything else. Raises FloatingPointError if the loss is NaN or infinite."""
-    def record(signum, frame):  # a signal arrived: finish the step, then stop
-        args.stop.append(signum)
-    handlers = {s: signal.signal(s, record) for s in STOP_SIGNALS}
+    """Train `params` and `state` in place up to args.max_steps on train_docs (strings, tokenized as
+    batches draw them), adding each loss to state["history"] and calling save(state) at each
+    validation and at the end. A signal (main() adds it to args.stop) or a failed print stops it
+    after the step it came in. Raises FloatingPointError if the loss is NaN or infinite."""
     step_fn = train_step if args.plain else train_step_fast  # Part 1's, or Part 2's
+    args.training = True  # a signal now only ends the loop (see main)
     try:
         first, t0, tokens = state["step"], time.time(), 0
         while state["step"] < args.max_steps and not args.stop:
@@ -930,14 +929,12 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
                     save(state)
                 print(line, flush=True)
                 t0, tokens = time.time(), 0
-        if args.stop:
-            save(state)
+        save(state)  # at once: the steps done are safe from a signal in the final validation
     except OSError:  # printing failed: a closed pipe, or a closed terminal (EIO, after SIGHUP)
         save(state)
         raise
     finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
+        args.training = False
         status("", args.progress)
 
 # ------------------------------------------------------------------------------------------------
@@ -1167,8 +1164,7 @@ def run(args):
     val_tokens = [tokenize(d, chars) for d in val_docs]
     if args.gradcheck:
         err, n = gradcheck(params, config, PLAIN if args.plain else FUSED,
-                           [tokenize(d, chars) for d in train_docs[:4]],
-                           random.Random(args.seed),
+                           [tokenize(d, chars) for d in train_docs[:4]], random.Random(args.seed),
                            watch=lambda items: progress(items, "gradcheck", args.progress))
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model
@@ -1193,12 +1189,12 @@ def run(args):
         train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
-        if step == args.max_steps and val_tokens and history["val"][-1:] != [[step, val]]:
+        due = step == args.max_steps or step % args.eval_every == 0  # (a stop skips an eval)
+        if due and val_tokens and history["val"][-1:] != [[step, val]]:
             history["val"].append([step, val])
         save(state)
         if args.stop:
-            print(f"interrupted after step {step} ({signal.Signals(args.stop[0]).name})"
-                  + (f", saved to {args.out}" if args.out else ""))
+            print(f"interrupted after step {step}" + (f", saved to {args.out}" if args.out else ""))
         print(f"step {step}: val loss {val:.4f}" + (" (" + ", ".join(
             f"{abs(b - val):.4f} {'below' if val < b else 'above'} {name}"
             for name, b in baselines.items()) + ")" if val_tokens
@@ -1240,12 +1236,14 @@ def main(argv=None):
         gc.disable()
     recursion_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(recursion_limit, 10_000))  # for backward() in deep plain graphs
-    args.stop = []  # the signals received; train() finishes its step on one, and saves
+    args.stop, args.training = [], False  # the signals received, and whether train() runs
 
-    def stop_now(signum, frame):  # outside training: while loading, evaluating, sampling
+    def stop(signum, frame):  # train() stops after its step; elsewhere, stop at once
         args.stop.append(signum)
-        raise KeyboardInterrupt
-    handlers = {s: signal.signal(s, stop_now) for s in STOP_SIGNALS}
+        if not args.training:
+            raise KeyboardInterrupt
+    handlers = {s: signal.signal(s, stop) for s in STOP_SIGNALS
+                if signal.getsignal(s) is not signal.SIG_IGN}  # nohup's SIGHUP stays ignored
     model = None
     try:
         model = run(args)
@@ -1255,8 +1253,10 @@ def main(argv=None):
         print(f"microgpt: error: {e}", file=sys.stderr)  # a notebook cell ends without exiting
     except KeyboardInterrupt:  # a signal outside training: what was saved stays saved
         pass
-    except OSError:  # the output is gone: a closed pipe (| head), or terminal (EIO after SIGHUP)
+    except OSError as e:  # printing failed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting is quiet
+        if e.errno not in (errno.EPIPE, errno.EIO):  # not just a closed pipe (| head) or terminal
+            parser.error(f"cannot print the output: {e.strerror}")
     finally:
         gc.enable()
         sys.setrecursionlimit(recursion_limit)
