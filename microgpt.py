@@ -878,6 +878,13 @@ def progress(items, what, show):
 # between two steps on Ctrl-C (SIGINT), a job scheduler's SIGTERM or a closed terminal's SIGHUP.
 STOP_SIGNALS = [getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
 
+def clock(seconds):
+    """A duration as m:ss, or h:mm:ss from an hour on."""
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}:{seconds:02d}"
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
 def numbers_and_ops(params, plain):
     """What validation, sampling and explain compute with: PLAIN with --plain, else FLOATS."""
     return (params, PLAIN) if plain else (as_floats(params), FLOATS)
@@ -897,7 +904,7 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
     step_fn = train_step if args.plain else train_step_fast  # Part 1's, or Part 2's
     args.training = True  # a signal now only ends the loop (see main)
     try:
-        first, t0, tokens = state["step"], time.time(), 0
+        first, started, t0, tokens = state["step"], time.time(), time.time(), 0
         while state["step"] < args.max_steps and not args.stop:
             step = state["step"] + 1
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
@@ -927,7 +934,9 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
                         state["history"]["val"].append([step, val])
                     line += f" | val loss {val:.4f}"
                     save(state)
-                print(line, flush=True)
+                elapsed = time.time() - started  # and what is left, at this process's pace:
+                left = elapsed / (step - first) * (args.max_steps - step)
+                print(f"{line} | {clock(elapsed)} elapsed, {clock(left)} left", flush=True)
                 t0, tokens = time.time(), 0
         save(state)  # at once: the steps done are safe from a signal in the final validation
     except OSError:  # printing failed: a closed pipe, or a closed terminal (EIO, after SIGHUP)

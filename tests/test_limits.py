@@ -351,6 +351,17 @@ class ProgressTest(unittest.TestCase):
             self.assertIn("step     6/6 | train loss", text)
             self.assertIn("2 samples, ", text)
         self.assertTrue(math.isfinite(float(piped.split("step 6: val loss ")[1].split()[0])))
+        # every step line ends with the time since training began and the time left
+        lines = [line for line in piped.splitlines() if line.startswith("step ") and "|" in line]
+        self.assertGreaterEqual(len(lines), 3)
+        for line in lines:
+            self.assertRegex(line, r" \| \d+:\d\d elapsed, \d+:\d\d left$")
+        self.assertTrue(lines[-1].endswith(" 0:00 left"))
+
+    def test_durations_read_as_a_clock(self):
+        for seconds, shown in ((0, "0:00"), (5.4, "0:05"), (125, "2:05"), (3599.6, "1:00:00"),
+                               (7325, "2:02:05"), (100 * 3600, "100:00:00")):
+            self.assertEqual(microgpt.clock(seconds), shown)
 
 
 if __name__ == "__main__":
