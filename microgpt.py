@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 469-687: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 688-1270: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 688-1279: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
