@@ -934,7 +934,7 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
                         state["history"]["val"].append([step, val])
                     line += f" | val loss {val:.4f}"
                     save(state)
-                elapsed = time.time() - started  # and what is left, at this process's pace:
+                elapsed = time.time() - started  # in this process; what is left, at its pace
                 left = elapsed / (step - first) * (args.max_steps - step)
                 print(f"{line} | {clock(elapsed)} elapsed, {clock(left)} left", flush=True)
                 t0, tokens = time.time(), 0
