@@ -322,29 +322,34 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
 # cross-entropy of that prediction. The loss of a batch (a few documents) is the mean over all their
-# positions.
+# positions. Some data has a part no model can predict: in a sum like 12+34=640 the operands are
+# random, and only the answer follows from them. With `after`, only the predictions after that
+# token (the "=") count, so every gradient teaches the answer.
 
-def doc_losses(tokens, params, config, ops=PLAIN):
+def doc_losses(tokens, params, config, ops=PLAIN, after=None):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
     position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
-    len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut."""
+    len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut. With
+    the token id `after`, only the positions from its first occurrence on count."""
     kv_cache = empty_cache(config)  # filled in by gpt(), one position after the other
+    start = 0 if after is None else tokens.index(after)
     losses = []
     for pos in range(min(config.block_size, len(tokens) - 1)):
         logits = gpt(tokens[pos], pos, kv_cache, params, config, ops)
-        losses.append(ops.cross_entropy(logits, tokens[pos + 1]))
+        if pos >= start:  # the model still reads the positions before start
+            losses.append(ops.cross_entropy(logits, tokens[pos + 1]))
     return losses
 
-def batch_loss(batch, params, config, ops=PLAIN):
+def batch_loss(batch, params, config, ops=PLAIN, after=None):
     """The mean loss (a Value, in nats per token) over every position of every document of
-    `batch` (a list of token lists)."""
-    losses = [loss for tokens in batch for loss in doc_losses(tokens, params, config, ops)]
+    `batch` (a list of token lists), or over those that count (see doc_losses)."""
+    losses = [loss for t in batch for loss in doc_losses(t, params, config, ops, after)]
     return sum(losses) / len(losses)
 
-def evaluate(docs, params, config, ops=PLAIN):
-    """Mean loss per token (float, nats) over the token lists `docs`: on the validation split,
-    how well the model predicts documents it never trained on."""
-    losses = [float(loss) for tokens in docs for loss in doc_losses(tokens, params, config, ops)]
+def evaluate(docs, params, config, ops=PLAIN, after=None):
+    """Mean loss per token (float, nats) over the token lists `docs` (the positions that count):
+    on the validation split, how well the model predicts documents it never trained on."""
+    losses = [float(loss) for t in docs for loss in doc_losses(t, params, config, ops, after)]
     return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
@@ -400,10 +405,10 @@ def init_state(params):
     n = len(parameters(params))
     return {"step": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
 
-def train_step(state, batch, params, config, lr, ops=PLAIN):
+def train_step(state, batch, params, config, lr, ops=PLAIN, after=None):
     """One step of training on `batch` (a list of token lists) at learning rate lr; updates
     `params` and `state` in place and returns the batch's loss before the update (a float)."""
-    loss = batch_loss(batch, params, config, ops)  # forward: the loss, as a graph of Values
+    loss = batch_loss(batch, params, config, ops, after)  # forward: the loss, as a graph of Values
     loss.backward()  # backward: every parameter's .grad = d loss / d parameter
     state["step"] += 1
     adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
@@ -621,10 +626,10 @@ def backward_on_tape(root, tape):
         for child, local_grad in zip(node._children, node._local_grads):
             child.grad += local_grad * grad
 
-def train_step_fast(state, batch, params, config, lr):
+def train_step_fast(state, batch, params, config, lr, after=None):
     """Part 1's train_step with the fused ops and the tape: the same step, several times faster."""
     with recording() as tape:
-        loss = batch_loss(batch, params, config, FUSED)
+        loss = batch_loss(batch, params, config, FUSED, after)
     backward_on_tape(loss, tape)
     state["step"] += 1
     adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
@@ -837,6 +842,9 @@ def load_checkpoint(path):
                  for k, (template, low, high) in rules.items()}
         for value, x in zip(parameters(params), parameters(state.pop("params"))):
             value.data = x
+        after = state["loss_after"] = ckpt.get("loss_after")  # optional: absent counts all
+        if after is not None and after not in list(chars):
+            raise ValueError("loss_after must be null or one of the checkpoint's chars")
         history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
         train, val = get("train", history, "history."), get("val", history, "history.")
         if (not isinstance(train, list) or len(train) > state["step"] or not isinstance(val, list)
@@ -894,7 +902,7 @@ def validate(params, config, val_tokens, args):
     if not val_tokens:
         return math.nan
     numbers, ops = numbers_and_ops(params, args.plain)
-    return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops)
+    return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops, args.after)
 
 def train(params, config, chars, train_docs, val_tokens, state, args, save):
     """Train `params` and `state` in place up to args.max_steps on train_docs (strings, tokenized as
@@ -913,7 +921,7 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
             tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
             lr = lr_at(step - 1, args.max_steps, args.learning_rate)
             try:
-                loss = step_fn(state, batch, params, config, lr)
+                loss = step_fn(state, batch, params, config, lr, after=args.after)
             except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
                 loss = math.inf
             if not math.isfinite(loss):
@@ -950,12 +958,13 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
 # Looking inside: what the model predicts at each position and where its heads look, what simpler
 # models score on the same data, and how the loss fell.
 
-def explain(text, params, config, chars, ops):
+def explain(text, params, config, chars, ops, after=None):
     """What the model makes of BOS + text: one dict per position pos (len(text) + 1 of them),
     with "read" (the token id read there), "next" (the one that comes next), "probs" (vocab_size
     floats, the probability of each next token), "attn" ([n_layer][n_head][pos + 1] attention
-    weights) and "surprise" (-ln probs[next], nats: the loss training would count there). Raises
-    ValueError if text has characters outside `chars` or is longer than block_size - 1."""
+    weights) and "surprise" (-ln probs[next], nats: the loss training would count there, or None
+    where it counts none, before `after`). Raises ValueError if text has characters outside
+    `chars` or is longer than block_size - 1."""
     check_text("--explain", text, chars, config.block_size - 1)
 
     def softmax(scores):  # gpt() calls softmax in attention only: keep what each head returns
@@ -964,6 +973,7 @@ def explain(text, params, config, chars, ops):
         return weights
     looking = SimpleNamespace(**{**vars(ops), "softmax": softmax})
     tokens, kv_cache, rows = tokenize(text, chars), empty_cache(config), []
+    start = 0 if after is None else tokens.index(after)
     for pos in range(len(tokens) - 1):
         attn = []  # each head's weights, layer by layer
         logits = gpt(tokens[pos], pos, kv_cache, params, config, looking)
@@ -971,7 +981,8 @@ def explain(text, params, config, chars, ops):
                      "probs": [float(p) for p in ops.softmax(logits)],
                      "attn": [attn[i:i + config.n_head]  # [n_layer][n_head][pos + 1]
                               for i in range(0, len(attn), config.n_head)],
-                     "surprise": float(ops.cross_entropy(logits, tokens[pos + 1]))})
+                     "surprise": float(ops.cross_entropy(logits, tokens[pos + 1]))
+                     if pos >= start else None})
     return rows
 
 def glyph(token, chars):
@@ -987,7 +998,8 @@ def print_explain(rows, chars, width=80):
     for pos, r in enumerate(rows):
         top = sorted(range(len(chars) + 1), key=lambda t: -r["probs"][t])[:5]
         print(f"{pos:3d}   {glyph(r['read'], chars)}    {glyph(r['next'], chars)}  "
-              f"{r['probs'][r['next']]:6.1%}  {r['surprise']:6.3f}  | "
+              f"{r['probs'][r['next']]:6.1%}  " + ("     -" if r["surprise"] is None else
+                                                    f"{r['surprise']:6.3f}") + "  | "
               + "  ".join(f"{glyph(t, chars)} {r['probs'][t]:5.1%}" for t in top))
     labels = " ".join(glyph(r["read"], chars) for r in rows)
     cell = max(15, 2 + len(labels))  # a grid's width: its title, or a label and a cell per position
@@ -1002,20 +1014,23 @@ def print_explain(rows, chars, width=80):
                                                             for w in r["attn"][layer][h])
                       for h in shown] for r in rows]
             print("\n".join("   ".join(g.ljust(cell) for g in line).rstrip() for line in grid))
-    mean = sum(r["surprise"] for r in rows) / len(rows)
-    print(f"mean surprise {mean:.4f} nats per character over {len(rows)} predictions "
+    counted = [r["surprise"] for r in rows if r["surprise"] is not None]
+    mean = sum(counted) / len(counted)
+    print(f"mean surprise {mean:.4f} nats per character over {len(counted)} predictions "
           f"(perplexity {math.exp(mean):.2f})")
 
-def bigram_loss(train_tokens, val_tokens, vocab_size, block_size):
+def bigram_loss(train_tokens, val_tokens, vocab_size, block_size, after=None):
     """The mean loss (nats per token) on val_tokens of a bigram model, as Karpathy's makemore
     lectures begin: the chance of each next token given the current one is how often it followed
-    it in train_tokens, with 1 added to every count so that no pair has probability 0."""
+    it in train_tokens, with 1 added to every count so that no pair has probability 0. With
+    `after`, only the positions doc_losses counts are scored."""
     pairs = Counter(p for t in train_tokens for p in zip(t, t[1:block_size + 1]))
     totals = Counter()
     for (a, _), n in pairs.items():
         totals[a] += n
-    losses = [math.log((totals[a] + vocab_size) / (pairs[a, b] + 1))
-              for t in val_tokens for a, b in zip(t, t[1:block_size + 1])]
+    losses = [math.log((totals[a] + vocab_size) / (pairs[a, b] + 1)) for t in val_tokens
+              for pos, (a, b) in enumerate(zip(t, t[1:block_size + 1]))
+              if after is None or pos >= t.index(after)]
     return sum(losses) / len(losses) if losses else math.nan
 
 def loss_chart(history, steps, rows=9, cols=60):
@@ -1062,6 +1077,8 @@ def build_parser():
     arg("--block-size", type=int, help="longest sequence (default: longest document + 1)")
     arg("--batch-size", "-b", type=int, default=6, help="documents per step (default: 6)")
     arg("--learning-rate", "-l", type=float, default=0.015, help="peak Adam learning rate (0.015)")
+    arg("--loss-after", metavar="CHAR", help="count the loss only after the first CHAR of each "
+        "document (for sums, '=': the answer)")
     arg("--eval-every", type=int, default=700, help="steps between val losses (default: 700)")
     arg("--num-samples", type=int, default=20, help="samples to print at the end (default: 20)")
     arg("--temperature", type=float, default=1.0, help="sampling temperature; 0 is greedy")
@@ -1096,6 +1113,8 @@ def check_args(args):
     number(args.num_samples, "--num-samples", 0, 100_000, integer=True)
     number(args.temperature, "--temperature", 0, 10 ** 6)
     number(args.seed, "--seed", -2 ** 63, 2 ** 63 - 1, integer=True)
+    if args.loss_after is not None and len(args.loss_after) != 1:
+        raise ValueError(f"--loss-after takes one character, not {args.loss_after!r}")
     if not 0 < args.learning_rate < math.inf:
         raise ValueError(f"--learning-rate must be a positive number, not {args.learning_rate}")
     if (args.resume or args.sample_only) and not args.out:
@@ -1147,10 +1166,18 @@ def prepare(args):
         check_config(config, args.batch_size, args.plain)  # before anything big is made
         params = init_params(config, random.Random(args.seed))
         state = {**init_state(params), "seed": args.seed, "position": 0,
-                 "history": {"train": [], "val": []}}
+                 "loss_after": args.loss_after, "history": {"train": [], "val": []}}
     check_text("--prompt", args.prompt, chars, config.block_size)
     if args.explain is not None:
         check_text("--explain", args.explain, chars, config.block_size - 1)
+    after = state["loss_after"]  # the checkpoint's, on --resume and --sample-only
+    if after is not None and args.explain is not None and after not in args.explain:
+        raise ValueError(f"--explain needs a {after!r}: the model's loss counts only after it")
+    if after is not None and not args.sample_only:
+        lacking = sum(after not in d[:config.block_size - 1] for d in docs)
+        if lacking:
+            raise ValueError(f"--loss-after {after!r}: {lacking:,} documents have no {after!r} "
+                             f"before block_size cuts them, and would count no loss")
     return docs, params, config, chars, state
 
 def run(args):
@@ -1171,6 +1198,9 @@ def run(args):
     print(f"model: {n_params(config)} parameters, n_layer {config.n_layer}, "
           f"n_head {config.n_head}, n_embd {config.n_embd}, block_size {config.block_size}")
     val_tokens = [tokenize(d, chars) for d in val_docs]
+    args.after = None if state["loss_after"] is None else chars.index(state["loss_after"])
+    if args.after is not None:
+        print(f"loss: counted only after the first {state['loss_after']!r} of each document")
     if args.gradcheck:
         err, n = gradcheck(params, config, PLAIN if args.plain else FUSED,
                            [tokenize(d, chars) for d in train_docs[:4]], random.Random(args.seed),
@@ -1187,7 +1217,7 @@ def run(args):
                   f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
         counted = (tokenize(d, chars) for d in train_docs[:100_000])  # a sample, on big files
         baselines = {"uniform guessing": math.log(config.vocab_size), "bigram counts":
-                     bigram_loss(counted, val_tokens, config.vocab_size, config.block_size)}
+                     bigram_loss(counted, val_tokens, config.vocab_size, config.block_size, args.after)}
         if val_tokens:
             print("val loss of simpler models: " + ", ".join(
                 f"{name} {loss:.4f}" for name, loss in baselines.items()))
@@ -1224,7 +1254,7 @@ def run(args):
     for s in samples:
         print(f"{s:<{width}}  {seen[s]}")
     if args.explain is not None:
-        print_explain(explain(args.explain, numbers, config, chars, ops), chars)
+        print_explain(explain(args.explain, numbers, config, chars, ops, args.after), chars)
     return model
 
 def main(argv=None):

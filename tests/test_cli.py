@@ -126,6 +126,37 @@ class CliTest(unittest.TestCase):
                 with open(parts, encoding="utf-8") as f:
                     self.assertEqual(json.load(f), uninterrupted)
 
+    def test_a_loss_after_a_character_is_kept_in_the_checkpoint_and_resumes_exactly(self):
+        sums = self.path("sums.txt", "".join(f"{a}+{b}={a + b}\n" for a in range(15)
+                                             for b in range(15)))
+        flags = ["-i", sums, "--max-steps", 120, "--eval-every", 50, *TINY]
+        whole = os.path.join(self.dir, "sums_whole.json")
+        r = run(*flags, "-o", whole, "--loss-after", "=", "--explain", "7+8=15")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("loss: counted only after the first '=' of each document", r.stdout)
+        params, config, chars, state = microgpt.load_checkpoint(whole)
+        self.assertEqual(state["loss_after"], "=")
+        _, val_docs = microgpt.split_docs(microgpt.load_docs(sums), state["seed"])
+        val = microgpt.evaluate([microgpt.tokenize(d, chars) for d in val_docs],
+                                microgpt.as_floats(params), config, microgpt.FLOATS,
+                                chars.index("="))
+        self.assertEqual(state["history"]["val"][-1], [120, val])  # the same positions count
+        self.assertIn(f"step 120: val loss {val:.4f}", r.stdout)
+        self.assertIn("over 3 predictions", r.stdout)  # explain: 1, 5 and the closing BOS
+        # stopped, then resumed without the flag: the checkpoint's loss_after wins
+        parts = os.path.join(self.dir, "sums_parts.json")
+        status, _, err = interrupt(*start(flags + ["-o", parts, "--loss-after", "="]))
+        self.assertEqual(status, 130, err)
+        self.assertEqual(run(*flags, "-o", parts, "--resume").returncode, 0)
+        self.assertEqual(json.loads(read(parts, "r")), json.loads(read(whole, "r")))
+        # a checkpoint from before the flag has no loss_after, and counts every position
+        ckpt = json.loads(read(self.ckpt, "r"))
+        del ckpt["loss_after"]
+        older = self.path("older.json", json.dumps(ckpt))
+        self.assertIsNone(microgpt.load_checkpoint(older)[3]["loss_after"])
+        r = run("-i", sums, "-o", whole, "--sample-only", "--explain", "7+8")
+        self.assertIn("--explain needs a '='", r.stderr)
+
     def test_a_closed_terminal_stops_training_with_a_save_and_no_traceback(self):
         # SIGHUP, then every print fails (EIO): the steps done are saved all the same
         parts = os.path.join(self.dir, "hangup.json")
@@ -309,6 +340,7 @@ class CliTest(unittest.TestCase):
             "format": self.path("format.json", json.dumps(dict(ckpt, format="other"))),
             "version": self.path("version.json", json.dumps(dict(ckpt, version=2))),
             "shape": self.path("shape.json", json.dumps(wrong_shape)),
+            "loss_after": self.path("loss_after.json", json.dumps(dict(ckpt, loss_after="=+"))),
         }
         d, ck = self.data, self.ckpt
         rows = {
@@ -341,6 +373,11 @@ class CliTest(unittest.TestCase):
                                   "not a microgpt checkpoint"),
             "checkpoint version": (["-i", d, "--sample-only", "-o", files["version"]], "version 2"),
             "checkpoint shapes": (["-i", d, "--resume", "-o", files["shape"]], "shape"),
+            "checkpoint loss_after": (["-i", d, "--resume", "-o", files["loss_after"]],
+                                      "loss_after must be"),
+            "loss-after two characters": (["-i", d, "--loss-after", "=="], "one character"),
+            "loss-after not in every document": (["-i", d, "--loss-after", "o"],
+                                                 "documents have no 'o'"),
             "out exists": (["-i", d, "-o", ck, "--max-steps", 2], "already exists"),
             "out directory missing": (["-i", d, "-o", os.path.join(self.dir, "no", "m.json")],
                                       "directory does not exist"),

@@ -86,6 +86,16 @@ class ExplainTest(unittest.TestCase):
         return buffer.getvalue()
 
 
+    def test_with_loss_after_only_the_counted_positions_have_a_surprise(self):
+        params, config, chars = tiny()
+        after = chars.index("m")  # emma: the predictions of m, a and the closing BOS count
+        rows = microgpt.explain("emma", params, config, chars, FUSED, after)
+        self.assertEqual([r["surprise"] is None for r in rows], [True, True, False, False, False])
+        mean = sum(r["surprise"] for r in rows[2:]) / 3
+        loss = microgpt.evaluate([microgpt.tokenize("emma", chars)], params, config, PLAIN, after)
+        self.assertAlmostEqual(mean, loss, delta=1e-9)
+
+
 class BaselineTest(unittest.TestCase):
     def test_bigram_counts_with_add_one_smoothing(self):
         # tokens 0 and 1, BOS 2: from BOS, 0 followed twice and 1 never; smoothed: 3/5 and 1/5
@@ -94,6 +104,9 @@ class BaselineTest(unittest.TestCase):
         self.assertAlmostEqual(microgpt.bigram_loss(train, [[2, 1]], 3, 8), -math.log(1 / 5))
         self.assertAlmostEqual(microgpt.bigram_loss(train, [[1, 1]], 3, 8), math.log(3))
         self.assertTrue(math.isnan(microgpt.bigram_loss(train, [], 3, 8)))
+        # with after=0, only the pairs from the first 0 on: (0, 2), not (2, 0)
+        self.assertAlmostEqual(microgpt.bigram_loss(train, [[2, 0, 2]], 3, 8, after=0),
+                               -math.log(3 / 5))
 
     def test_bigram_counts_beat_uniform_guessing_on_names(self):
         docs = microgpt.load_docs(os.path.join(ROOT, "names.txt"))

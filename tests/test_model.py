@@ -121,6 +121,26 @@ class ModelTest(unittest.TestCase):
         for a, b in zip(results[0], results[1]):
             self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
 
+    def test_a_loss_after_a_token_is_the_mean_over_the_positions_from_it_on(self):
+        params, config, chars, tokens = tiny(n_layer=2)
+        after = chars.index("m")
+        batch = [t for t in tokens if after in t]  # emma, mia, liam, amelia
+        everything = [[x.data for x in microgpt.doc_losses(t, params, config)] for t in batch]
+        counted = [x for t, xs in zip(batch, everything) for x in xs[t.index(after):]]
+        self.assertEqual(len(counted), 3 + 3 + 1 + 5)  # from the m on, BOS last
+        flat = microgpt.parameters(params)
+        results = []
+        for ops in (PLAIN, FUSED):  # the same loss and gradients from plain and fused ops
+            loss = microgpt.batch_loss(batch, params, config, ops, after)
+            loss.backward()
+            results.append([loss.data] + [p.grad for p in flat])
+            for p in flat:
+                p.grad = 0.0
+        self.assertAlmostEqual(results[0][0], sum(counted) / len(counted), delta=1e-12)
+        self.assertNotAlmostEqual(results[0][0], microgpt.batch_loss(batch, params, config).data)
+        for a, b in zip(*results):
+            self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+
     def test_plain_with_backward_and_fused_with_the_tape_give_the_same_gradients(self):
         # the tape must hold every node: those of the fused ops, and those made by Value's own
         # + and * in gpt() (embedding sum, residual adds, scaling) and in the loss's sum
