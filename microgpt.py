@@ -7,13 +7,13 @@ collector, which finds nothing to collect here and whose scans would make the ru
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 31-468: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 31-473: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 469-687: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 688-1279: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 693-1309: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -322,9 +322,9 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
 # cross-entropy of that prediction. The loss of a batch (a few documents) is the mean over all their
-# positions. Some data has a part no model can predict: in a sum like 12+34=640 the operands are
-# random, and only the answer follows from them. With `after`, only the predictions after that
-# token (the "=") count, so every gradient teaches the answer.
+# positions. In some data, part of each document cannot be predicted: in a file of sums like
+# 12+34=46, the numbers added are random, and only the answer follows from them. With `after` (a
+# token id, there the id of "="), only the predictions after its first occurrence count.
 
 def doc_losses(tokens, params, config, ops=PLAIN, after=None):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
