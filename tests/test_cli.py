@@ -196,10 +196,10 @@ class CliTest(unittest.TestCase):
         whole, parts = (os.path.join(self.dir, f"eval_{n}.json") for n in ("whole", "parts"))
         step_fn = microgpt.train_step_fast
 
-        def killed_in_step_4(state, *args):
+        def killed_in_step_4(state, *args, **kwargs):
             if state["step"] == 3:
                 os.kill(os.getpid(), signal.SIGTERM)
-            return step_fn(state, *args)
+            return step_fn(state, *args, **kwargs)
         with contextlib.redirect_stdout(io.StringIO()):
             microgpt.main(flags + ["-o", whole])
             microgpt.train_step_fast = killed_in_step_4
