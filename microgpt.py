@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 693-1309: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 693-1310: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -322,15 +322,15 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
 # cross-entropy of that prediction. The loss of a batch (a few documents) is the mean over all their
-# positions. In some data, part of each document cannot be predicted: in a file of sums like
-# 12+34=46, the numbers added are random, and only the answer follows from them. With `after` (a
-# token id, there the id of "="), only the predictions after its first occurrence count.
+# positions. Part of a document may be unpredictable: in sums like 12+34=46 the numbers added are
+# random, and only the answer follows from them. With `after` (a token id, here that of "="), only
+# the predictions of the tokens after its first occurrence count: the answer's digits and the end.
 
 def doc_losses(tokens, params, config, ops=PLAIN, after=None):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
     position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
     len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut. With
-    the token id `after`, only the positions from its first occurrence on count."""
+    `after` (a token id that tokens holds), they start at the position that reads it."""
     kv_cache = empty_cache(config)  # filled in by gpt(), one position after the other
     start = 0 if after is None else tokens.index(after)
     losses = []
@@ -1217,7 +1217,8 @@ def run(args):
                   f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
         counted = (tokenize(d, chars) for d in train_docs[:100_000])  # a sample, on big files
         baselines = {"uniform guessing": math.log(config.vocab_size), "bigram counts":
-                     bigram_loss(counted, val_tokens, config.vocab_size, config.block_size, args.after)}
+                     bigram_loss(counted, val_tokens, config.vocab_size, config.block_size,
+                                 args.after)}
         if val_tokens:
             print("val loss of simpler models: " + ", ".join(
                 f"{name} {loss:.4f}" for name, loss in baselines.items()))
