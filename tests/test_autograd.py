@@ -65,31 +65,45 @@ class AtomicOpsTest(unittest.TestCase):
         self.assertEqual((a ** 2).data, 9.0)
         self.assertEqual((1 - a).data, -2.0)
 
-    def test_backward_on_a_deep_graph_with_the_recursion_limit_the_program_sets(self):
+    def test_backward_walks_a_graph_of_any_depth_at_pythons_default_recursion_limit(self):
         x = Value(1.0)
         y = x
-        for _ in range(4000):  # far deeper than Python's default limit of 1,000 nested calls
+        for _ in range(100_000):  # a chain 100 times deeper than 1,000 nested calls allow
             y = y + x * 1.0
         limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(10_000)  # as main() does
+        sys.setrecursionlimit(1000)  # Python's default
         try:
             y.backward()
         finally:
             sys.setrecursionlimit(limit)
-        self.assertEqual(x.grad, 4001.0)
+        self.assertEqual(x.grad, 100_001.0)
 
-    def test_the_default_models_graph_needs_no_more_than_pythons_default_limit(self):
-        # Part 1 run alone keeps Python's limit: a batch of 6 of the longest names must fit
-        config = microgpt.GPTConfig(vocab_size=27, block_size=16)
+    def test_backward_orders_the_graph_as_a_recursive_walk_does(self):
+        # the same order makes the same sums in the same order: the same gradients, to the bit
+        def recursive_order(root):
+            order, seen = [], set()
+
+            def visit(v):
+                if v not in seen:
+                    seen.add(v)
+                    for child in v._children:
+                        visit(child)
+                    order.append(v)
+            visit(root)
+            return order
+        config = microgpt.GPTConfig(vocab_size=6, block_size=4, n_head=2, n_embd=4)
         params = microgpt.init_params(config, random.Random(0))
-        batch = [[26] + [i % 26 for i in range(15)] + [26]] * 6
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(1000)
-        try:
-            microgpt.batch_loss(batch, params, config, PLAIN).backward()
-        finally:
-            sys.setrecursionlimit(limit)
-        self.assertTrue(all(p.grad for p in params["lm_head"][0]))
+        loss = microgpt.batch_loss([[5, 0, 1, 5], [5, 2, 5]], params, config)
+        order = recursive_order(loss)
+        loss.backward()
+        got = [v.grad for v in order]
+        for v in order:
+            v.grad = 0.0
+        loss.grad = 1.0
+        for node in reversed(order):
+            for child, local_grad in zip(node._children, node._local_grads):
+                child.grad += local_grad * node.grad
+        self.assertEqual(got, [v.grad for v in order])
 
     def test_backward_works_from_an_intermediate_node(self):
         a, b = Value(2.0), Value(5.0)

@@ -1,4 +1,5 @@
 """The data, tokenizer, model, loss, training and sampling of microgpt."""
+import gc
 import math
 import os
 import random
@@ -276,6 +277,44 @@ class TrainingTest(unittest.TestCase):
             s = microgpt.sample(params, config, chars, rng, ops=FUSED)
             self.assertTrue(set(s) <= set(chars))
             self.assertLessEqual(len(s), config.block_size)
+
+
+@unittest.skipUnless(sys.implementation.name == "cpython", "PyPy has no reference counting")
+class NothingLeftForTheCycleCollectorTest(unittest.TestCase):
+    """main() runs with CPython's cycle collector off, and so does Part 1's command. Reference
+    counting then frees what each call made only if it left no reference cycles behind."""
+
+    def assertLeavesNoCycles(self, call):
+        gc.collect()
+        gc.disable()
+        try:
+            call()
+            self.assertEqual(gc.collect(), 0)  # the objects it found in cycles
+        finally:
+            gc.enable()
+
+    def test_every_path_that_runs_with_the_collector_off(self):
+        params, config, chars, tokens = tiny()
+        numbers, state = microgpt.as_floats(params), microgpt.init_state(params)
+        calls = {
+            "Part 1's training step": lambda: microgpt.train_step(state, tokens[:3], params,
+                                                                  config, 0.01),
+            "the fused training step": lambda: microgpt.train_step_fast(state, tokens[:3], params,
+                                                                        config, 0.01),
+            "validation": lambda: microgpt.evaluate(tokens, numbers, config, microgpt.FLOATS),
+            "plain validation": lambda: microgpt.evaluate(tokens[:2], params, config),
+            "sampling": lambda: microgpt.sample(numbers, config, chars, random.Random(0),
+                                                ops=microgpt.FLOATS),
+            "plain sampling": lambda: microgpt.sample(params, config, chars, random.Random(0)),
+            "explain": lambda: microgpt.explain("emma", numbers, config, chars, microgpt.FLOATS),
+            "gradcheck": lambda: microgpt.gradcheck(params, config, FUSED, tokens[:2],
+                                                    random.Random(0), n=2),
+            "plain gradcheck": lambda: microgpt.gradcheck(params, config, PLAIN, tokens[:2],
+                                                          random.Random(0), n=2),
+        }
+        for name, call in calls.items():
+            with self.subTest(name):
+                self.assertLeavesNoCycles(call)
 
 
 class PartOneAloneTest(unittest.TestCase):
