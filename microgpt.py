@@ -1,8 +1,8 @@
 r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
-Part 1 alone is the whole algorithm, and runs by itself. This trains it for 300 steps (about 5
+Part 1 alone is the whole algorithm, and runs by itself. This trains it for 300 steps (a few
 minutes), printing the loss, then prints new names. gc.disable() switches off Python's cycle
-collector, which finds nothing to collect here and whose scans would make the run 2-3x slower.
+collector: Part 1's graphs hold no cycles for it to find, and its scans of their Values are slow.
     python -c "import gc; gc.disable(); exec(open('microgpt.py').read().split('\n# Part 2')[0]); train_and_sample()"
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 693-1310: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 693-1307: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -190,9 +190,8 @@ def layernorm(x, weight, bias, eps=1e-5):
     times a learned weight plus a learned bias, per entry. (The variance is the mean squared
     distance from the mean; eps makes it just under 1.) It keeps each layer's input at a steady
     scale, so that learning neither stalls nor blows up as the weights grow."""
-    n = len(x)
-    mean = sum(x) / n
-    var = sum((xi - mean) ** 2 for xi in x) / n
+    mean = sum(x) / len(x)
+    var = sum((xi - mean) ** 2 for xi in x) / len(x)
     rstd = (var + eps) ** -0.5  # 1 / standard deviation (sqrt(var): a typical distance)
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
