@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 693-1307: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 693-1421: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -700,12 +700,14 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
 import argparse
 import errno
 import gc
+import glob
 import io
 import itertools
 import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -738,49 +740,97 @@ def step_edges(config, batch_size, plain=False):
     per_position = 3 * n_params(config) + config.n_layer * T * (6 * e + h * T)
     return batch_size * T * per_position * (3 if plain else 1)
 
-def check_config(config, batch_size=1, plain=False):
+def check_config(config, batch_size=1, plain=False,
+                 lower="--n-embd, --n-layer, --block-size or --batch-size"):
     """Raise ValueError unless n_embd splits into the heads and the model and a training step on
-    batch_size documents are within the limits, with what they would cost and what to lower."""
+    batch_size documents are within the limits, with what they would cost and what to do: the
+    flags to `lower` (None if a checkpoint fixes them all), or to drop --plain."""
     if config.n_embd % config.n_head:
         raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
                          f"--n-head ({config.n_head})")
     n, edges = n_params(config), step_edges(config, batch_size, plain)
     kind = "plain" if plain else "fused"
     if n > MAX_PARAMS or edges > MAX_EDGES[kind]:
+        fixes = ", or ".join([f"lower {lower}"] * bool(lower) + ["drop --plain"] * plain)
         raise ValueError(
             f"this model ({n:,} parameters) would build up to {edges:,} graph edges per training "
             f"step (batch {batch_size:,}, block_size {config.block_size:,}): up to about "
             f"{(n * BYTES['param'] + edges * BYTES[kind]) / 1e9:,.1f} GB of memory. microgpt "
             f"allows {MAX_PARAMS:,} parameters and {MAX_EDGES[kind]:,} edges per step"
-            f"{' with --plain' * plain}: lower --n-embd, --n-layer, --block-size or "
-            f"--batch-size{', or drop --plain' * plain}")
+            f"{' with --plain' * plain}" + (f": {fixes}" if fixes else ""))
 
 # ------------------------------------------------------------------------------------------------
 # Checkpoints: the model and everything needed to resume training, as JSON. Python writes each float
 # with enough digits to read back exactly, so a resumed run matches an uninterrupted one.
 
-def save_checkpoint(path, params, config, chars, state):
-    """Write the model and training state (with the last MAX_HISTORY of each loss history) to
-    path + ".tmp", then rename it to `path`, so that a crash never leaves a half-written
-    checkpoint. Raises ValueError if it cannot."""
+def file_id(path):
+    """What tells one write of the file at `path` from another (its inode, time and size), or
+    None if there is no file there."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+def temp_path(path, digits=None):
+    """Where a save to `path` writes before it renames: a new name hidden beside it,
+    .NAME.1a2b3c4d.tmp (8 random hex digits, or `digits`)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.{digits or os.urandom(4).hex()}.tmp")
+
+def save_checkpoint(path, params, config, chars, state, last=None):
+    """Write the model and training state (with the last MAX_HISTORY of each loss history) to a
+    new hidden file beside `path` (see temp_path), then rename it to `path`, so that a crash
+    never leaves a half-written checkpoint. Such a file, left by a killed save, is never read,
+    and the next save to `path` removes it. `last` is file_id(path) as this process last left
+    it or read it (None: no file). If another process has written `path` since, the checkpoint
+    goes beside it to the first free NAME-2.EXT, NAME-3.EXT, ... instead. Returns the path
+    written and its file_id. Raises ValueError if it cannot write, or if load_checkpoint would
+    refuse what it writes (training diverged)."""
     history = {k: losses[-MAX_HISTORY:] for k, losses in state["history"].items()}
     ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
             "chars": "".join(chars), "params": as_floats(params), **state, "history": history}
     try:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
+        from_checkpoint(ckpt)  # what saving writes, loading accepts
+    except ValueError as e:
+        raise ValueError(f"cannot save {path}, as training diverged ({e}): try a lower "
+                         f"--learning-rate")
+    tmp = temp_path(path)
+    try:
+        killed = temp_path(glob.escape(os.path.abspath(path)), "[0-9a-f]" * 8)  # as a pattern
+        for left in glob.glob(killed):  # what a killed save left
+            with contextlib.suppress(FileNotFoundError):  # (another save may remove it first)
+                os.remove(left)
+        with open(tmp, "x", encoding="utf-8") as f:  # "x": a new file, never an old one or a link
             json.dump(ckpt, f)
-        os.replace(path + ".tmp", path)
+        if file_id(path) not in (None, last):  # another process wrote it
+            path = beside(path)
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:  # another save to path removed tmp, as if a killed save's
+            return save_checkpoint(beside(path), params, config, chars, state)
     except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
         raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
+    return path, file_id(path)
+
+def beside(path):
+    """The first of NAME-2.EXT, NAME-3.EXT, ... (for `path` NAME.EXT) that does not exist."""
+    root, ext = os.path.splitext(path)
+    return next(p for p in (f"{root}-{n}{ext}" for n in itertools.count(2))
+                if not os.path.lexists(p))
 
 def number(value, name, low, high=math.inf, integer=False):
     """`value` if it is a number (an int, if `integer`) from low to high; else a ValueError."""
     if (isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
-            or not low <= value <= high):  # (NaN is within no range)
+            or not low <= value <= high or abs(value) == math.inf):  # (NaN is within no range)
         low, high = (f"{x:,}" if isinstance(x, int) else f"{x:g}" for x in (low, high))
-        within = f"from {low} to {high}" if high != "inf" else f"of at least {low}"
-        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} {within}, "
-                         f"not {str(value)[:40]}")
+        what = "an integer" if integer else "a number" if high != "inf" else "a finite number"
+        within = (f" from {low} to {high}" if high != "inf" else
+                  f" of at least {low}" if low != "-inf" else "")
+        shown = repr(value) if isinstance(value, str) else str(value)  # "8" is not 8
+        raise ValueError(f"{name} must be {what}{within}, not {shown[:40]}")
     return value
 
 def shaped(value, template, name, low, high):
@@ -798,11 +848,9 @@ def shaped(value, template, name, low, high):
     return type(template)(number(value, name, low, high, isinstance(template, int)))
 
 def load_checkpoint(path):
-    """Read a checkpoint written by save_checkpoint: (params, config, chars, state). Its fields
-    must have the shape of a freshly built model of its config, sizes within the limits, weights
-    and losses within 1e6 of 0, Adam's moments finite (adam_v not negative) and counters whole
-    numbers. A ValueError names the first field that is missing or breaks one of these rules;
-    a file over MAX_CHECKPOINT_BYTES is refused before it is parsed."""
+    """Read a checkpoint written by save_checkpoint: (params, config, chars, state), as
+    from_checkpoint gives them. Raises ValueError if the file is missing, over
+    MAX_CHECKPOINT_BYTES (refused before it is parsed), not JSON, not microgpt's, or damaged."""
     try:
         with open(path, "rb") as f:
             text = f.read(MAX_CHECKPOINT_BYTES + 1)  # a byte more than any checkpoint can hold
@@ -820,7 +868,17 @@ def load_checkpoint(path):
     if ckpt.get("version") != 1 or isinstance(ckpt.get("version"), bool):
         raise ValueError(f"{path} is checkpoint version {ckpt.get('version')!r}; "
                          f"this microgpt reads version 1")
+    try:
+        return from_checkpoint(ckpt)
+    except ValueError as e:
+        raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
 
+def from_checkpoint(ckpt):
+    """The model in `ckpt`, a checkpoint as a dict: (params, config, chars, state). Its fields
+    must have the shape of a freshly built model of its config, sizes within the limits, weights
+    within 1e6 of 0, Adam's moments finite (adam_v not negative), losses finite and not
+    negative, and counters whole numbers. A ValueError names the first field that is missing or
+    breaks one of these rules."""
     def get(key, within=ckpt, name=""):
         if not isinstance(within, dict) or key not in within:
             raise ValueError(f"{name}{key} is missing")
@@ -832,10 +890,10 @@ def load_checkpoint(path):
         sizes = {k: number(get(k, get("config"), "config."), f"config.{k}", 1, 10 ** 9, True)
                  for k in SIZES}
         config = GPTConfig(len(chars) + 1, **sizes)
-        check_config(config)
+        check_config(config, lower=None)
         params, n = init_params(config, random.Random(0)), n_params(config)
         rules = {"params": (as_floats(params), -10 ** 6, 10 ** 6),  # (template, low, high)
-                 "adam_m": ([0.0] * n, -1e300, 1e300), "adam_v": ([0.0] * n, 0, 1e300),
+                 "adam_m": ([0.0] * n, -math.inf, math.inf), "adam_v": ([0.0] * n, 0, math.inf),
                  "seed": (0, -2 ** 63, 2 ** 63 - 1), "step": (0, 0, 10 ** 12),
                  "position": (0, 0, 10 ** 18)}
         state = {k: shaped(get(k), template, k, low, high)
@@ -852,11 +910,12 @@ def load_checkpoint(path):
             raise ValueError("history must hold a train loss per step done, and [step, val loss] "
                              "pairs")
         state["history"] = {
-            "train": shaped(train, [0.0] * len(train), "a train loss of history", 0, 10 ** 6),
+            "train": shaped(train, [0.0] * len(train), "a train loss of history", 0, math.inf),
             "val": [[shaped(step, 0, "a step of history.val", 1, state["step"]),
-                     shaped(loss, 0.0, "a val loss of history", 0, 10 ** 6)] for step, loss in val]}
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path} is a damaged microgpt checkpoint: {e}")
+                     shaped(loss, 0.0, "a val loss of history", 0, math.inf)]
+                    for step, loss in val]}
+    except TypeError as e:
+        raise ValueError(str(e))
     return params, config, chars, state
 
 # ------------------------------------------------------------------------------------------------
@@ -913,6 +972,7 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
     args.training = True  # a signal now only ends the loop (see main)
     try:
         first, started, t0, tokens = state["step"], time.time(), time.time(), 0
+        warmup, too_high, high = max(1, args.max_steps // 50), 2 * math.log(config.vocab_size), 0
         while state["step"] < args.max_steps and not args.stop:
             step = state["step"] + 1
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
@@ -929,6 +989,12 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
                                          f"lower --learning-rate (it was {args.learning_rate})")
             state["position"] += len(batch)
             state["history"]["train"].append(loss)
+            high = high + 1 if loss > too_high and step > warmup else 0  # (lr_at's warmup)
+            if high == 10:  # twice uniform guessing's loss, 10 steps in a row: it diverged
+                save(state)
+                raise FloatingPointError(f"the loss stayed above {too_high:.2f} (twice uniform "
+                                         f"guessing) from step {step - 9} to {step}; try a "
+                                         f"lower --learning-rate (it was {args.learning_rate})")
             if args.stop:
                 break  # saved below, before any printing or validation
             evaluating = step % args.eval_every == 0 and step < args.max_steps
@@ -987,8 +1053,19 @@ def explain(text, params, config, chars, ops, after=None):
 
 def glyph(token, chars):
     """A token as one visible character: BOS as ⏎ (read first, it starts the document; as the
-    next token, it ends it), a space as ␣, a tab as →."""
-    return "⏎" if token == len(chars) else {" ": "␣", "\t": "→"}.get(chars[token], chars[token])
+    next token, it ends it), a space as ␣, a tab as →, another control character as its symbol
+    (ESC as ␛), and any other character a terminal would not print as itself as �."""
+    if token == len(chars):
+        return "⏎"
+    ch = chars[token]
+    if ch.isprintable() and ch != " ":
+        return ch
+    return {" ": "␣", "\t": "→"}.get(ch, chr(0x2400 + ord(ch)) if ord(ch) < 32 else "�")
+
+def visible(text):
+    """`text` with every character a terminal would not print as itself written as an escape
+    (ESC as \\x1b), so that no data can send control sequences to the terminal."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 def print_explain(rows, chars, width=80):
     """Print explain()'s rows: a line per position, each layer's attention (heads side by side,
@@ -1111,7 +1188,9 @@ def check_args(args):
         if getattr(args, flag) is not None:
             number(getattr(args, flag), "--" + flag.replace("_", "-"), 1, integer=True)
     number(args.num_samples, "--num-samples", 0, 100_000, integer=True)
-    number(args.temperature, "--temperature", 0, 10 ** 6)
+    if args.temperature != 0 and not 1e-100 <= args.temperature <= 10 ** 6:  # NaN included
+        raise ValueError(f"--temperature must be 0 (greedy) or from 1e-100 to 1,000,000, not "
+                         f"{args.temperature}")  # logits stay below 1e20: / 1e-100 is finite
     number(args.seed, "--seed", -2 ** 63, 2 ** 63 - 1, integer=True)
     if args.loss_after is not None and len(args.loss_after) != 1:
         raise ValueError(f"--loss-after takes one character, not {args.loss_after!r}")
@@ -1122,8 +1201,17 @@ def check_args(args):
     if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
         raise ValueError(f"{args.out} already exists: continue it with --resume, "
                          f"or choose another --out")
+    if args.out == "":
+        raise ValueError("--out needs a file name")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise ValueError(f"cannot save to {args.out}: its directory does not exist")
+    if args.out and not args.sample_only:  # found now, not after training: try it
+        try:
+            tmp = temp_path(args.out)
+            open(tmp, "x").close()
+            os.remove(tmp)
+        except OSError as e:
+            raise ValueError(f"cannot save to {args.out}: {e.strerror}")
 
 def prepare(args):
     """Check the flags, read the data, and build the model or load it from the checkpoint in
@@ -1140,9 +1228,13 @@ def prepare(args):
     except OSError as e:  # no such file, a directory, no permission
         raise ValueError(f"cannot read {args.input_file} ({e.strerror}): give a UTF-8 text file "
                          f"with one document per line with --input-file")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{args.input_file} is not UTF-8 text ({e.reason} at byte {e.start}): "
-                         f"save it as UTF-8")
+    except UnicodeDecodeError:  # its offset is within the chunk read: find the file's
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise ValueError(f"{args.input_file} is not UTF-8 text ({e.reason} at byte "
+                             f"{e.start:,}, line {line:,}): save it as UTF-8")
     if not docs:
         raise ValueError(f"{args.input_file} has no documents: it is empty or has only blank lines")
     n_train = len(docs) - min(1000, len(docs) // 10)  # as split_docs will split them
@@ -1151,13 +1243,18 @@ def prepare(args):
                          f"training documents")
     if args.resume or args.sample_only:
         params, config, chars, state = load_checkpoint(args.out)
+        args.out_id = file_id(args.out)  # if it differs when saving, another process wrote it
         unknown = sorted(set(itertools.chain.from_iterable(docs)) - set(chars))
         if unknown and args.resume:
             raise ValueError(f"{args.input_file} has characters the checkpoint does not know: "
                              f"{''.join(unknown)!r}; resume with the file it was trained on")
         if unknown:  # --sample-only: skip the documents the model cannot read
             docs = [d for d in docs if set(d) <= set(chars)]
-        check_config(config, 1 if args.sample_only else args.batch_size, args.plain)
+        if not docs and args.gradcheck:
+            raise ValueError(f"--gradcheck needs documents, and the checkpoint knows too few "
+                             f"characters to read any in {args.input_file}")
+        check_config(config, 1 if args.sample_only else args.batch_size, args.plain,
+                     lower=None if args.sample_only else "--batch-size")  # (the rest is fixed)
     else:
         chars = sorted(set(itertools.chain.from_iterable(docs)))  # no copy of all of them
         longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs
@@ -1165,6 +1262,7 @@ def prepare(args):
                            args.n_layer, args.n_head, args.n_embd)
         check_config(config, args.batch_size, args.plain)  # before anything big is made
         params = init_params(config, random.Random(args.seed))
+        args.out_id = None  # a file found there when saving was written by another process
         state = {**init_state(params), "seed": args.seed, "position": 0,
                  "loss_after": args.loss_after, "history": {"train": [], "val": []}}
     check_text("--prompt", args.prompt, chars, config.block_size)
@@ -1225,7 +1323,12 @@ def run(args):
 
         def save(state):
             if args.out:
-                save_checkpoint(args.out, params, config, chars, state)
+                path, args.out_id = save_checkpoint(args.out, params, config, chars, state,
+                                                    args.out_id)
+                if path != args.out:
+                    print(f"microgpt: {args.out} was written by another process since this run "
+                          f"last saved it: this run saves to {path} instead", file=sys.stderr)
+                    args.out = path
         train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
@@ -1251,9 +1354,9 @@ def run(args):
     if samples:
         print(f"{len(samples)} samples, {sum(seen[s] == 'new' for s in samples)} new "
               f"(the others are in the train or val data):")
-    width = max([len(s) for s in samples] + [1])
+    width = max([len(visible(s)) for s in samples] + [1])
     for s in samples:
-        print(f"{s:<{width}}  {seen[s]}")
+        print(f"{visible(s):<{width}}  {seen[s]}")
     if args.explain is not None:
         print_explain(explain(args.explain, numbers, config, chars, ops, args.after), chars)
     return model
@@ -1268,22 +1371,29 @@ def main(argv=None):
         here, notebook = os.getcwd(), True
         argv = [] if argv is None else argv
     args = parser.parse_args(argv)
+    if sys.stdout is None:  # closed by the shell (>&-)
+        parser.error("the standard output is closed: to discard it, send it to /dev/null")
     args.input_file = args.input_file or os.path.join(here, "names.txt")
     args.progress = notebook or sys.stdout.isatty()  # status lines on a terminal or notebook
-    # Reference counting frees each step's graph, which holds no cycles (tested). CPython's cycle
-    # collector would only scan its many live Values again and again. PyPy's stays on.
-    if sys.implementation.name == "cpython":
-        gc.disable()
     args.stop, args.training = [], False  # the signals received, and whether train() runs
 
     def stop(signum, frame):  # train() stops after its step; elsewhere, stop at once
         args.stop.append(signum)
         if not args.training:
             raise KeyboardInterrupt
-    handlers = {s: signal.signal(s, stop) for s in STOP_SIGNALS
-                if signal.getsignal(s) is not signal.SIG_IGN}  # nohup's SIGHUP stays ignored
-    model = None
+    # What main() changes in the process, it puts back as it was when it ends, whatever happens
+    collecting, handlers, model = gc.isenabled(), {}, None
+    errors = sys.stdout.errors if isinstance(sys.stdout, io.TextIOWrapper) else None
     try:
+        # Reference counting frees each step's graph, which holds no cycles (tested). CPython's
+        # cycle collector would only scan its many live Values again and again. PyPy's stays on.
+        if sys.implementation.name == "cpython":
+            gc.disable()
+        if errors:  # a character the output's encoding lacks is printed as an escape, \u2588
+            sys.stdout.reconfigure(errors="backslashreplace")
+        if threading.current_thread() is threading.main_thread():  # (signals reach no other)
+            handlers = {s: signal.signal(s, stop) for s in STOP_SIGNALS
+                        if signal.getsignal(s) is not signal.SIG_IGN}  # nohup's stays ignored
         model = run(args)
     except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
         if not notebook:
@@ -1296,7 +1406,11 @@ def main(argv=None):
         if e.errno not in (errno.EPIPE, errno.EIO):  # not just a closed pipe (| head) or terminal
             parser.error(f"cannot print the output: {e.strerror}")
     finally:
-        gc.enable()
+        if collecting:
+            gc.enable()
+        if errors:
+            with contextlib.suppress(OSError):  # (a closed pipe's buffer cannot be flushed)
+                sys.stdout.reconfigure(errors=errors)
         for s, handler in handlers.items():
             signal.signal(s, handler)
     if args.stop and not notebook:

@@ -93,7 +93,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(ckpt["chars"], "".join(sorted(set("".join(NAMES)))))
         self.assertEqual(len(ckpt["params"]["wte"]), len(ckpt["chars"]) + 1)
         self.assertEqual(len(ckpt["params"]["h.0.ln_1.bias"]), 8)
-        self.assertFalse([f for f in os.listdir(self.dir) if f.endswith(".tmp")])
+        self.assertFalse([f for f in os.listdir(self.dir) if f.startswith(".model.json.")])
 
     def test_sample_only_loads_and_samples(self):
         r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--num-samples", 7)
@@ -250,18 +250,6 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stderr, "microgpt: error: cannot print the output: No space left on "
                                    "device\n")
-
-    def test_a_save_left_half_done_is_overwritten_and_never_read(self):
-        out = os.path.join(self.dir, "stale.json")
-        r = run("-i", self.data, "--max-steps", 2, "-o", out, *TINY)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        with open(out + ".tmp", "w", encoding="utf-8") as f:
-            f.write('{"format": "microgpt", "ver')  # as a kill during a save leaves it
-        r = run("-i", self.data, "--max-steps", 4, "-o", out, "--resume", *TINY)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertFalse(os.path.exists(out + ".tmp"))
-        with open(out, encoding="utf-8") as f:
-            self.assertEqual(json.load(f)["step"], 4)
 
     def test_prompt_top_k_and_greedy(self):
         r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--prompt", "ma")

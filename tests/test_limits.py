@@ -2,6 +2,7 @@
 damaged checkpoints end within seconds in one clear line; long waits show progress."""
 import contextlib
 import copy
+import gc
 import io
 import json
 import math
@@ -12,6 +13,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -38,7 +40,7 @@ def run(*args, **kwargs):
     """Run microgpt under a 2 GB memory limit: (exit status, stdout, stderr, seconds)."""
     start = time.time()
     r = subprocess.run([sys.executable, SCRIPT] + [str(a) for a in args], capture_output=True,
-                       text=True, timeout=120, preexec_fn=limit_memory, **kwargs)
+                       text=True, timeout=120, **{"preexec_fn": limit_memory, **kwargs})
     return r.returncode, r.stdout, r.stderr, time.time() - start
 
 
@@ -47,7 +49,8 @@ def peak_rss(*args):
     proc = subprocess.Popen([sys.executable, SCRIPT] + [str(a) for a in args],
                             stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, args
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, args
     return usage.ru_maxrss * 1024  # ru_maxrss is in KB on Linux
 
 
@@ -325,6 +328,228 @@ class ExtremeInputTest(unittest.TestCase):
 
 def delete_history(ckpt):
     del ckpt["history"]
+
+
+class NothingLostTest(unittest.TestCase):
+    """Nothing a user gives destroys a file they did not ask to write, loses a training that
+    could have been saved, ends in a traceback, or sends raw control characters to the terminal.
+    Every run is under the 2 GB memory limit."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+        cls.data = cls.write("names.txt", "\n".join(DOCS) + "\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    @classmethod
+    def write(cls, name, content):
+        path = os.path.join(cls.dir, name)
+        with open(path, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    def train(self, out, *flags):
+        """Train a tiny model to `out` in this process; return what it printed to stderr."""
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()) as err:
+            microgpt.main([str(a) for a in ["-i", self.data, "-o", out, *TINY, *flags]])
+        return err.getvalue()
+
+    def assertOneLine(self, args, says, **kwargs):
+        """The run ends at once (before its 100,000 steps) in one line that says `says`."""
+        code, out, err, seconds = run(*TINY, "--max-steps", 100_000, *args, **kwargs)
+        self.assertEqual(code, 2, out + err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("microgpt: error: "), err)
+        self.assertIn(says, err)
+        self.assertLess(seconds, 10)
+
+    def test_a_save_never_touches_a_file_named_like_its_temporary_file(self):
+        corpus = self.write("corpus", "")
+        data = self.write("corpus.tmp", "\n".join(DOCS) + "\n")  # once the temporary file
+        os.remove(corpus)
+        code, _, err, _ = run("-i", data, "-o", corpus, "--max-steps", 3, *TINY)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(read(data), ("\n".join(DOCS) + "\n").encode())
+        self.assertEqual(json.loads(read(corpus))["step"], 3)
+
+    def test_a_save_writes_a_new_file_never_one_that_is_there_nor_through_a_link(self):
+        out = os.path.join(self.dir, "linked.json")
+        victim = self.write("victim.txt", "keep me")
+        link = os.path.join(self.dir, ".linked.json.abababab.tmp")
+        urandom = os.urandom
+        os.urandom = lambda n: b"\xab" * n  # the next temporary file is named as the link
+        try:
+            for save in range(2):
+                os.symlink(victim, link)
+                with self.subTest(save=save):  # the check before training; a save
+                    if save:
+                        params, config, chars, state = microgpt.load_checkpoint(self.ckpt())
+                        microgpt.save_checkpoint(out, params, config, chars, state)
+                        self.assertEqual(json.loads(read(out))["step"], 2)
+                        self.assertFalse(os.path.lexists(link))
+                    else:
+                        with self.assertRaises(SystemExit):
+                            self.train(out, "--max-steps", 2)
+                        os.remove(link)
+                    self.assertEqual(read(victim), b"keep me")
+        finally:
+            os.urandom = urandom
+
+    def test_a_killed_saves_file_is_never_read_and_the_next_save_removes_it(self):
+        out = os.path.join(self.dir, "stale.json")
+        self.train(out, "--max-steps", 2)
+        left = self.write(".stale.json.0badf00d.tmp", '{"format": "microgpt", "ver')
+        self.train(out, "--max-steps", 4, "--resume")
+        self.assertFalse(os.path.exists(left))
+        self.assertEqual(json.loads(read(out))["step"], 4)
+        self.assertEqual([f for f in os.listdir(self.dir) if f.startswith(".stale")], [])
+
+    def test_a_run_whose_output_another_process_wrote_saves_beside_it(self):
+        out, other = (os.path.join(self.dir, name) for name in ("shared.json", "other.json"))
+        self.train(other, "--max-steps", 2)
+        step_fn = microgpt.train_step_fast
+
+        def another_run_saves_meanwhile(state, *args, **kwargs):
+            if state["step"] == 3:
+                with open(other, "rb") as f, open(out, "wb") as g:
+                    g.write(f.read())
+            return step_fn(state, *args, **kwargs)
+        microgpt.train_step_fast = another_run_saves_meanwhile
+        try:
+            err = self.train(out, "--max-steps", 6, "--eval-every", 2)
+        finally:
+            microgpt.train_step_fast = step_fn
+        beside = os.path.join(self.dir, "shared-2.json")
+        self.assertEqual(err, f"microgpt: {out} was written by another process since this run "
+                              f"last saved it: this run saves to {beside} instead\n")
+        self.assertEqual(read(out), read(other))  # the other run's, as it left it
+        self.assertEqual(json.loads(read(beside))["step"], 6)
+
+    def test_a_save_whose_temporary_file_another_save_removed_saves_beside(self):
+        out = os.path.join(self.dir, "raced.json")
+        replace = os.replace
+
+        def removed_first(src, dst):  # as another run's save to out removes it, once
+            os.replace = replace
+            os.remove(src)
+            return replace(src, dst)
+        os.replace = removed_first
+        try:
+            err = self.train(out, "--max-steps", 3)
+        finally:
+            os.replace = replace
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(json.loads(read(os.path.join(self.dir, "raced-2.json")))["step"], 3)
+        self.assertIn("this run saves to", err)
+
+    def test_a_diverged_run_stops_saved_and_what_it_saved_loads(self):
+        out = os.path.join(self.dir, "diverged.json")
+        code, _, err, _ = run("-i", self.data, "-o", out, "-l", 1000, "--max-steps", 100, *TINY)
+        self.assertEqual(code, 2, err)
+        self.assertRegex(err, r"^microgpt: error: the loss stayed above 4\.61 \(twice uniform "
+                              r"guessing\) from step \d+ to \d+; try a lower --learning-rate")
+        self.assertGreater(max(json.loads(read(out))["history"]["train"]), 10 ** 6)
+        code, out_, err, _ = run("-i", self.data, "-o", out, "--sample-only", *TINY)
+        self.assertEqual(code, 0, err)
+
+    def test_saving_refuses_what_loading_would_refuse(self):
+        params, config, chars, _ = microgpt.load_checkpoint(self.ckpt())
+        state = microgpt.load_checkpoint(self.ckpt())[3]
+        params["wte"][0][0].data = 2e6
+        with self.assertRaisesRegex(ValueError, r"params\.wte must be a number from -1,000,000"):
+            microgpt.save_checkpoint(os.path.join(self.dir, "big.json"), params, config, chars,
+                                     state)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "big.json")))
+
+    def ckpt(self):
+        path = os.path.join(self.dir, "model.json")
+        if not os.path.exists(path):
+            self.train(path, "--max-steps", 2)
+        return path
+
+    def test_an_output_that_cannot_be_written_is_found_before_training(self):
+        d = self.data
+        self.assertOneLine(["-i", d, "-o", ""], "--out needs a file name")
+        self.assertOneLine(["-i", d, "-o", "/proc/microgpt.json"], "cannot save to")
+        self.assertOneLine(["-i", d, "-o", os.path.join(self.dir, "m" * 250)],
+                           "File name too long")
+        if os.geteuid() != 0:  # (root may write anywhere)
+            read_only = os.path.join(self.dir, "read_only")
+            os.mkdir(read_only, 0o555)
+            self.assertOneLine(["-i", d, "-o", os.path.join(read_only, "m.json")],
+                               "Permission denied")
+
+    def test_a_closed_stdout_is_one_line(self):
+        self.assertOneLine(["-i", self.data], "the standard output is closed",
+                           preexec_fn=lambda: (limit_memory(), os.close(1)))
+
+    def test_gradcheck_on_a_file_the_checkpoint_cannot_read_is_one_line(self):
+        other = self.write("other.txt", "xyz\n" * 20)
+        self.assertOneLine(["-i", other, "-o", self.ckpt(), "--sample-only", "--gradcheck"],
+                           "--gradcheck needs documents")
+
+    def test_main_off_the_main_thread_works_and_leaves_the_process_as_it_was(self):
+        done = []
+
+        def train():
+            with contextlib.redirect_stdout(io.StringIO()):
+                done.append(microgpt.main(["-i", self.data, "--max-steps", "2", *TINY]))
+        for collecting in (True, False):
+            (gc.enable if collecting else gc.disable)()
+            try:
+                thread = threading.Thread(target=train)
+                thread.start()
+                thread.join()
+                self.assertEqual(gc.isenabled(), collecting)
+            finally:
+                gc.enable()
+        self.assertEqual([m.state["step"] for m in done], [2, 2])
+
+    def test_bad_utf8_is_reported_at_its_place_in_the_file(self):
+        text = "\n".join(DOCS * 300) + "\n"  # well past the first 8 KB read
+        path = self.write("late.txt", text.encode() + b"jos\xe9\n")
+        line = text.count("\n") + 1
+        self.assertOneLine(["-i", path], f"at byte {len(text.encode()) + 3:,}, line {line:,}")
+
+    def test_a_temperature_too_small_for_a_float_is_refused_before_training(self):
+        self.assertOneLine(["-i", self.data, "--temperature", 1e-320], "--temperature must be 0")
+
+    def test_an_output_that_cannot_print_unicode_gets_escapes(self):
+        for env in ({"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0"}):
+            with self.subTest(**env):
+                code, out, err, _ = run("-i", self.data, "--max-steps", 3, *TINY,
+                                        env={**os.environ, **env})
+                self.assertEqual(code, 0, err)
+                self.assertIn("\\u2588", out)  # the chart's █
+
+    def test_resume_names_only_the_flags_it_uses(self):
+        more = self.write("more.txt", "\n".join(DOCS * 50) + "\n")
+        code, out, err, _ = run("-i", more, "--resume", "-o", self.ckpt(), "-b", 300, "--plain",
+                                "--n-embd", 8, "--max-steps", 100_000)
+        self.assertEqual(code, 2, out)
+        self.assertIn("lower --batch-size, or drop --plain", err)
+        self.assertNotIn("--n-embd", err)
+
+    def test_a_string_for_a_number_is_quoted(self):
+        ckpt = json.loads(read(self.ckpt()))
+        ckpt["config"]["n_embd"] = "8"
+        path = self.write("quoted.json", json.dumps(ckpt))
+        self.assertOneLine(["-i", self.data, "--sample-only", "-o", path], "not '8'")
+
+    def test_control_characters_in_the_data_never_reach_the_terminal_raw(self):
+        raw = "\x1b\x07\x08\x85\u2028"
+        path = self.write("control.txt", "".join(f"a{c}b{c}\n" for c in raw) * 12)
+        code, out, err, _ = run("-i", path, "--max-steps", 30, "--num-samples", 20,
+                                "--explain", "a\x1bb\u2028", *TINY[:-2])
+        self.assertEqual(code, 0, err)
+        self.assertEqual([c for c in out if c in raw], [])
+        self.assertIn("\\x1b", out)  # in the samples
+        self.assertIn("␛", out)  # in --explain
 
 
 class ProgressTest(unittest.TestCase):
