@@ -82,7 +82,7 @@ class ReadingGuideTest(unittest.TestCase):
         imported = {a.name for n in tree.body if n.lineno < first_def
                     and isinstance(n, (ast.Import, ast.ImportFrom))
                     for a in ([ast.alias(n.module)] if isinstance(n, ast.ImportFrom) else n.names)}
-        self.assertEqual(imported, {"math", "random", "dataclasses", "types"})
+        self.assertEqual(imported, {"math", "random", "dataclasses"})
         part_1 = ast.parse("\n".join(LINES[:found[2] - 1]))
         defined_in_part_1 = {n.name for n in part_1.body if hasattr(n, "name")} | {
             t.id for n in part_1.body if isinstance(n, ast.Assign) for t in n.targets}
@@ -123,31 +123,6 @@ class ThingsToTryTest(unittest.TestCase):
                                     f"the README should name line {line}")
                     variant = variant.replace(old, new)
             compile(variant, "variant.py", "exec")
-
-
-class GraphSizeTest(unittest.TestCase):
-    def test_part_2_quotes_the_real_nodes_and_edges_per_position(self):
-        part_2 = " ".join(line.lstrip("# ") for line in LINES[banners()[2] - 1:banners()[3] - 1])
-        quoted = re.search(r'one name \("(\w+)", (\d+) positions\).*?plain ops make ([\d,]+) '
-                           r'nodes and ([\d,]+) edges.*?fused ops make ([\d,]+) nodes and ([\d,]+) edges',
-                           part_2, re.S)
-        self.assertIsNotNone(quoted)
-        name, positions = quoted.group(1), int(quoted.group(2))
-        config, params = default_model()
-        chars = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-        tokens = microgpt.tokenize(name, chars)
-        self.assertEqual(len(tokens) - 1, positions)
-        for ops, nodes, edges in ((microgpt.PLAIN, quoted.group(3), quoted.group(4)),
-                                  (microgpt.FUSED, quoted.group(5), quoted.group(6))):
-            real = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
-            self.assertEqual((round(real[0] / positions), round(real[1] / positions)),
-                             (number(nodes), number(edges)))
-
-    def test_graph_size_counts_the_nodes_backward_orders(self):
-        a, b = microgpt.Value(2.0), microgpt.Value(3.0)
-        c = a * b
-        d = c + c * a  # nodes: c, c * a, d; edges: 2 each
-        self.assertEqual(microgpt.graph_size(d), (3, 6))
 
 
 if __name__ == "__main__":
