@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 693-1421: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 693-1489: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -849,6 +849,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -869,6 +870,8 @@ SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and che
 MAX_INPUT_BYTES = 50_000_000  # 7 million names; each document costs about 90 bytes of memory
 MAX_HISTORY = 100_000  # the train and val losses a checkpoint keeps: the last ones
 MAX_CHECKPOINT_BYTES = 32 * (3 * MAX_PARAMS + 3 * MAX_HISTORY)  # ≤32 bytes a weight, m, v, loss
+MAX_STEPS = 10 ** 9  # years of training: a checkpoint's counters stay far within their ranges
+CHECKPOINT_START = b'{"format": "microgpt", "version": 1, '  # how every checkpoint's file begins
 
 def n_params(config):
     """The number of parameters init_params(config) makes, without making them: wte and lm_head
@@ -953,13 +956,14 @@ def temp_path(path, digits=None):
 
 def save_checkpoint(path, params, config, chars, state, last=None):
     """Write the model and training state (with the last MAX_HISTORY of each loss history) to a
-    new hidden file beside `path` (see temp_path), then rename it to `path`, so that a crash
-    never leaves a half-written checkpoint. Such a file, left by a killed save, is never read,
-    and the next save to `path` removes it. `last` is file_id(path) as this process last left
-    it or read it (None: no file). If another process has written `path` since, the checkpoint
-    goes beside it to the first free NAME-2.EXT, NAME-3.EXT, ... instead. Returns the path
-    written and its file_id. Raises ValueError if it cannot write, or if load_checkpoint would
-    refuse what it writes (training diverged)."""
+    new hidden file beside `path` (see temp_path), then rename it to `path` (to the file it
+    links to, if it is a link), so that a crash never leaves a half-written checkpoint. Such a
+    file, left by a killed save, is never read, and the next save to `path` removes it. `last`
+    is file_id(path) as this process last left it or read it (None: no file). If another
+    process has written `path` since, or it cannot be replaced, the checkpoint goes beside it to
+    the first free NAME-2.EXT, NAME-3.EXT, ... instead. Returns the path written and its
+    file_id. Raises ValueError if it cannot write, or if load_checkpoint would refuse what it
+    writes (training diverged)."""
     history = {k: losses[-MAX_HISTORY:] for k, losses in state["history"].items()}
     ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
             "chars": "".join(chars), "params": params, **state, "history": history}
@@ -968,25 +972,50 @@ def save_checkpoint(path, params, config, chars, state, last=None):
     except ValueError as e:
         raise ValueError(f"cannot save {path}, as training diverged ({e}): try a lower "
                          f"--learning-rate")
-    tmp = temp_path(path)
-    try:
-        killed = temp_path(glob.escape(os.path.abspath(path)), "[0-9a-f]" * 8)  # as a pattern
-        for left in glob.glob(killed):  # what a killed save left
-            with contextlib.suppress(FileNotFoundError):  # (another save may remove it first)
+    target = os.path.realpath(path)
+    for left in glob.glob(temp_path(glob.escape(target), "[0-9a-f]" * 8)):
+        if killed_save(left):
+            with contextlib.suppress(OSError):  # (another save may remove it first)
                 os.remove(left)
-        with open(tmp, "x", encoding="utf-8") as f:  # "x": a new file, never an old one or a link
+    tmp = temp_path(target)
+    try:
+        f = open(tmp, "x", encoding="utf-8")  # "x": a new file, never an old one or a link
+    except OSError as e:
+        raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
+    try:
+        with f:
             json.dump(ckpt, f)
-        if file_id(path) not in (None, last):  # another process wrote it
-            path = beside(path)
-        try:
-            os.replace(tmp, path)
-        except FileNotFoundError:  # another save to path removed tmp, as if a killed save's
-            return save_checkpoint(beside(path), params, config, chars, state)
+            f.flush()
+            os.fsync(f.fileno())  # on the disk before it replaces the last checkpoint
+        with contextlib.suppress(OSError):
+            shutil.copymode(target, tmp)  # the permissions the checkpoint had
     except OSError as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
-    return path, file_id(path)
+    try:
+        if file_id(target) not in (None, last):
+            raise FileExistsError  # another process wrote it
+        os.replace(tmp, target)
+    except OSError:  # that, or another save to path took tmp for a killed save's, or no right
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        return save_checkpoint(beside(path), params, config, chars, state)
+    return path, file_id(target)
+
+def killed_save(path):
+    """Whether the file at `path`, named as temp_path names them, is what a killed save left: a
+    file (not a link), empty or beginning as every checkpoint does."""
+    with contextlib.suppress(OSError):
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as f:
+                return CHECKPOINT_START.startswith(f.read(len(CHECKPOINT_START)))
+    return False
+
+def checkpoint_bytes(config, steps):
+    """From above, the size of a checkpoint of this model after `steps` steps: at most 32 bytes
+    for each weight, Adam moment and loss kept, and a few thousand more."""
+    return 32 * (3 * n_params(config) + 3 * min(steps, MAX_HISTORY)) + 4 * config.vocab_size + 4096
 
 def beside(path):
     """The first of NAME-2.EXT, NAME-3.EXT, ... (for `path` NAME.EXT) that does not exist."""
@@ -1024,22 +1053,26 @@ def load_checkpoint(path):
     """Read a checkpoint written by save_checkpoint: (params, config, chars, state), as
     from_checkpoint gives them. Raises ValueError if the file is missing, over
     MAX_CHECKPOINT_BYTES (refused before it is parsed), not JSON, not microgpt's, or damaged."""
+    if os.path.exists(path) and not os.path.isfile(path):  # a directory, a pipe that would wait
+        raise ValueError(f"{path} is not a file, so not a microgpt checkpoint")
     try:
         with open(path, "rb") as f:
             text = f.read(MAX_CHECKPOINT_BYTES + 1)  # a byte more than any checkpoint can hold
         ckpt = json.loads(text) if len(text) <= MAX_CHECKPOINT_BYTES else None
     except FileNotFoundError:
         raise ValueError(f"checkpoint {path} does not exist: train one first with --out {path}")
-    except (OSError, ValueError, RecursionError, MemoryError) as e:  # bad UTF-8: a ValueError
+    except MemoryError:
+        raise ValueError(f"{path} is too big to read into this machine's memory")
+    except (OSError, ValueError, RecursionError) as e:  # bad UTF-8: a ValueError
         raise ValueError(f"{path} is not a readable microgpt checkpoint "
-                         f"(truncated or not JSON: {str(e) or 'out of memory'})")
+                         f"(truncated or not JSON: {str(e)[:200]})")
     if len(text) > MAX_CHECKPOINT_BYTES:
         raise ValueError(f"{path} is larger than any microgpt checkpoint can be "
                          f"({MAX_CHECKPOINT_BYTES:,} bytes)")
     if not isinstance(ckpt, dict) or ckpt.get("format") != "microgpt":
         raise ValueError(f"{path} is not a microgpt checkpoint")
     if ckpt.get("version") != 1 or isinstance(ckpt.get("version"), bool):
-        raise ValueError(f"{path} is checkpoint version {ckpt.get('version')!r}; "
+        raise ValueError(f"{path} is checkpoint version {repr(ckpt.get('version'))[:40]}; "
                          f"this microgpt reads version 1")
     try:
         return from_checkpoint(ckpt)
@@ -1077,10 +1110,11 @@ def from_checkpoint(ckpt):
             raise ValueError("loss_after must be null or one of the checkpoint's chars")
         history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
         train, val = get("train", history, "history."), get("val", history, "history.")
-        if (not isinstance(train, list) or len(train) > state["step"] or not isinstance(val, list)
+        if (not isinstance(train, list) or len(train) > min(state["step"], MAX_HISTORY)
+                or not isinstance(val, list) or len(val) > MAX_HISTORY
                 or not all(isinstance(pair, list) and len(pair) == 2 for pair in val)):
-            raise ValueError("history must hold a train loss per step done, and [step, val loss] "
-                             "pairs")
+            raise ValueError(f"history must hold a train loss per step done and [step, val loss] "
+                             f"pairs, at most {MAX_HISTORY:,} of each")
         state["history"] = {
             "train": shaped(train, [0.0] * len(train), "a train loss of history", 0, math.inf),
             "val": [[shaped(step, 0, "a step of history.val", 1, state["step"]),
@@ -1304,8 +1338,9 @@ def print_explain(rows, chars, width=80):
             print("\n".join("   ".join(g.ljust(cell) for g in line).rstrip() for line in grid))
     counted = [r["surprise"] for r in rows if r["surprise"] is not None]
     mean = sum(counted) / len(counted)
+    perplexity = f"{math.exp(mean):.2f}" if mean < math.log(1e6) else "over a million"
     print(f"mean surprise {mean:.4f} nats per character over {len(counted)} predictions "
-          f"(perplexity {math.exp(mean):.2f})")
+          f"(perplexity {perplexity})")
 
 def bigram_loss(train_tokens, val_tokens, vocab_size, block_size, after=None):
     """The mean loss (nats per token) on val_tokens of a bigram model, as Karpathy's makemore
@@ -1398,6 +1433,10 @@ def check_args(args):
                  "block_size", "top_k"):
         if getattr(args, flag) is not None:
             number(getattr(args, flag), "--" + flag.replace("_", "-"), 1, integer=True)
+    number(args.max_steps, "--max-steps", 1, MAX_STEPS, integer=True)
+    for flag, path in (("--input-file", args.input_file), ("--out", args.out)):
+        if path == "":
+            raise ValueError(f"{flag} needs a file name")
     number(args.num_samples, "--num-samples", 0, 100_000, integer=True)
     if args.temperature != 0 and not 1e-100 <= args.temperature <= 10 ** 6:  # NaN included
         raise ValueError(f"--temperature must be 0 (greedy) or from 1e-100 to 1,000,000, not "
@@ -1409,20 +1448,34 @@ def check_args(args):
         raise ValueError(f"--learning-rate must be a positive number, not {args.learning_rate}")
     if (args.resume or args.sample_only) and not args.out:
         raise ValueError("--resume and --sample-only need the checkpoint: give it with --out FILE")
-    if args.out and not (args.resume or args.sample_only) and os.path.exists(args.out):
+    if args.out and not (args.resume or args.sample_only) and os.path.lexists(args.out):
         raise ValueError(f"{args.out} already exists: continue it with --resume, "
                          f"or choose another --out")
-    if args.out == "":
-        raise ValueError("--out needs a file name")
+    if args.out and (args.out.endswith(("/", os.sep)) or os.path.isdir(args.out)):
+        raise ValueError(f"--out names a directory ({args.out}): give a file in it")
     if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise ValueError(f"cannot save to {args.out}: its directory does not exist")
-    if args.out and not args.sample_only:  # found now, not after training: try it
-        try:
-            tmp = temp_path(args.out)
-            open(tmp, "x").close()
-            os.remove(tmp)
-        except OSError as e:
-            raise ValueError(f"cannot save to {args.out}: {e.strerror}")
+
+def check_writable(path, config, steps):
+    """Raise ValueError unless a checkpoint of this model after `steps` steps can be saved to
+    `path`: found now, not after training. It creates the save's hidden file, makes it as big
+    as the checkpoint can be (so a limit on file sizes shows), removes it, and checks the free
+    space on the disk."""
+    size, tmp, created = checkpoint_bytes(config, steps), temp_path(os.path.realpath(path)), False
+    try:
+        with open(tmp, "x") as f:
+            created = True
+            os.ftruncate(f.fileno(), size)  # (a sparse file: it takes no room on the disk)
+        free = shutil.disk_usage(os.path.dirname(tmp)).free
+    except OSError as e:
+        raise ValueError(f"cannot save to {path}: {e.strerror}")
+    finally:
+        if created:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+    if free < size:
+        raise ValueError(f"cannot save to {path}: its disk has {free:,} bytes free, and the "
+                         f"checkpoint may need {size:,}")
 
 def prepare(args):
     """Check the flags, read the data, and build the model or load it from the checkpoint in
@@ -1452,6 +1505,7 @@ def prepare(args):
     if args.batch_size > n_train and not args.sample_only:
         raise ValueError(f"--batch-size {args.batch_size:,} is more than the {n_train:,} "
                          f"training documents")
+    batch = 4 if args.gradcheck else 1 if args.sample_only else args.batch_size  # (gradcheck's 4)
     if args.resume or args.sample_only:
         params, config, chars, state = load_checkpoint(args.out)
         args.out_id = file_id(args.out)  # if it differs when saving, another process wrote it
@@ -1464,14 +1518,17 @@ def prepare(args):
         if not docs and args.gradcheck:
             raise ValueError(f"--gradcheck needs documents, and the checkpoint knows too few "
                              f"characters to read any in {args.input_file}")
-        check_config(config, 1 if args.sample_only else args.batch_size, args.plain,
+        check_config(config, batch, args.plain,
                      lower=None if args.sample_only else "--batch-size")  # (the rest is fixed)
+        if args.resume and state["position"] + args.max_steps * args.batch_size > 10 ** 18:
+            raise ValueError(f"{args.out} has read so far into the data (position "
+                             f"{state['position']:,}) that it cannot train on")
     else:
         chars = sorted(set(itertools.chain.from_iterable(docs)))  # no copy of all of them
         longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs
         config = GPTConfig(len(chars) + 1, min(args.block_size or longest, longest),
                            args.n_layer, args.n_head, args.n_embd)
-        check_config(config, args.batch_size, args.plain)  # before anything big is made
+        check_config(config, batch, args.plain)  # before anything big is made
         params = as_floats(init_params(config, random.Random(args.seed)))
         args.out_id = None  # a file found there when saving was written by another process
         state = {**init_state(params), "seed": args.seed, "position": 0,
@@ -1487,6 +1544,8 @@ def prepare(args):
         if lacking:
             raise ValueError(f"--loss-after {after!r}: {lacking:,} documents have no {after!r} "
                              f"before block_size cuts them, and would count no loss")
+    if args.out and not (args.sample_only or args.gradcheck):
+        check_writable(args.out, config, args.max_steps)
     return docs, params, config, chars, state
 
 def run(args):
@@ -1511,9 +1570,13 @@ def run(args):
     if args.after is not None:
         print(f"loss: counted only after the first {state['loss_after']!r} of each document")
     if args.gradcheck:
-        err, n = gradcheck(params, config, [tokenize(d, chars) for d in train_docs[:4]],
-                           random.Random(args.seed), plain_grads if args.plain else None,
-                           watch=lambda items: progress(items, "gradcheck", args.progress))
+        try:
+            err, n = gradcheck(params, config, [tokenize(d, chars) for d in train_docs[:4]],
+                               random.Random(args.seed), plain_grads if args.plain else None,
+                               watch=lambda items: progress(items, "gradcheck", args.progress))
+        except (ArithmeticError, ValueError):  # ln 0, or an overflow: the model's numbers
+            raise ValueError("the model's probabilities underflow or overflow, so there is no "
+                             "gradient to check (did its training diverge?)")
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model
     if not args.sample_only:
@@ -1530,9 +1593,11 @@ def run(args):
                 path, args.out_id = save_checkpoint(args.out, params, config, chars, state,
                                                     args.out_id)
                 if path != args.out:
-                    print(f"microgpt: {args.out} was written by another process since this run "
-                          f"last saved it: this run saves to {path} instead", file=sys.stderr)
-                    args.out = path
+                    args.out, old = path, args.out
+                    with contextlib.suppress(OSError):  # (a closed stderr loses the note only)
+                        print(f"microgpt: {old} was written by another process since this run "
+                              f"last saved it, or cannot be replaced: this run saves to {path} "
+                              f"instead", file=sys.stderr, flush=True)
         train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
@@ -1576,7 +1641,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if sys.stdout is None:  # closed by the shell (>&-)
         parser.error("the standard output is closed: to discard it, send it to /dev/null")
-    args.input_file = args.input_file or os.path.join(here, "names.txt")
+    if args.input_file is None:
+        args.input_file = os.path.join(here, "names.txt")
     args.progress = notebook or sys.stdout.isatty()  # status lines on a terminal or notebook
     args.stop, args.training = [], False  # the signals received, and whether train() runs
 

@@ -387,16 +387,16 @@ class NothingLostTest(unittest.TestCase):
             for save in range(2):
                 os.symlink(victim, link)
                 with self.subTest(save=save):  # the check before training; a save
-                    if save:
+                    if save:  # (a link is not what a killed save leaves: it stays)
                         params, config, chars, state = microgpt.load_checkpoint(self.ckpt())
-                        microgpt.save_checkpoint(out, params, config, chars, state)
-                        self.assertEqual(json.loads(read(out))["step"], 2)
-                        self.assertFalse(os.path.lexists(link))
+                        with self.assertRaisesRegex(ValueError, "File exists"):
+                            microgpt.save_checkpoint(out, params, config, chars, state)
                     else:
                         with self.assertRaises(SystemExit):
                             self.train(out, "--max-steps", 2)
-                        os.remove(link)
                     self.assertEqual(read(victim), b"keep me")
+                    self.assertTrue(os.path.islink(link))
+                    os.remove(link)
         finally:
             os.urandom = urandom
 
@@ -426,7 +426,8 @@ class NothingLostTest(unittest.TestCase):
             microgpt.train_step_fast = step_fn
         beside = os.path.join(self.dir, "shared-2.json")
         self.assertEqual(err, f"microgpt: {out} was written by another process since this run "
-                              f"last saved it: this run saves to {beside} instead\n")
+                              f"last saved it, or cannot be replaced: this run saves to {beside} "
+                              f"instead\n")
         self.assertEqual(read(out), read(other))  # the other run's, as it left it
         self.assertEqual(json.loads(read(beside))["step"], 6)
 
@@ -540,6 +541,106 @@ class NothingLostTest(unittest.TestCase):
         ckpt["config"]["n_embd"] = "8"
         path = self.write("quoted.json", json.dumps(ckpt))
         self.assertOneLine(["-i", self.data, "--sample-only", "-o", path], "not '8'")
+
+    def test_a_file_named_as_a_killed_save_would_be_stays_unless_it_is_one(self):
+        data = self.write(".named.json.0123abcd.tmp", "\n".join(DOCS) + "\n")
+        empty = self.write(".named.json.00000000.tmp", "")  # as a save killed at once leaves
+        os.mkdir(os.path.join(self.dir, ".named.json.11111111.tmp"))
+        code, _, err, _ = run("-i", data, "-o", os.path.join(self.dir, "named.json"),
+                              "--max-steps", 2, *TINY)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(read(data), ("\n".join(DOCS) + "\n").encode())
+        self.assertFalse(os.path.exists(empty))
+        self.assertTrue(os.path.isdir(os.path.join(self.dir, ".named.json.11111111.tmp")))
+
+    def test_links_and_permissions_are_kept(self):
+        dangling = os.path.join(self.dir, "dangling.json")
+        os.symlink(os.path.join(self.dir, "nowhere.json"), dangling)
+        self.assertOneLine(["-i", self.data, "-o", dangling], "already exists")
+        real, link = (os.path.join(self.dir, name) for name in ("real.json", "latest.json"))
+        self.train(real, "--max-steps", 2)
+        os.chmod(real, 0o600)
+        os.symlink(real, link)
+        self.train(link, "--max-steps", 4, "--resume")
+        self.assertTrue(os.path.islink(link))
+        self.assertEqual(json.loads(read(real))["step"], 4)
+        self.assertEqual(os.stat(real).st_mode & 0o777, 0o600)
+
+    def test_an_output_that_cannot_hold_the_checkpoint_is_found_before_training(self):
+        self.assertOneLine(["-i", self.data, "-o", os.path.join(self.dir, "newdir") + "/"],
+                           "names a directory")
+        self.assertOneLine(["-i", self.data, "-o", os.path.join(self.dir, "small.json")],
+                           "File too large", preexec_fn=lambda: (
+                               limit_memory(), resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                                  (10_000, 10_000))))
+
+    def test_a_note_that_cannot_be_printed_loses_nothing(self):
+        out, other = (os.path.join(self.dir, name) for name in ("noted.json", "other2.json"))
+        self.train(other, "--max-steps", 2)
+        step_fn = microgpt.train_step_fast
+
+        class ClosedStderr(io.StringIO):
+            def write(self, text):
+                raise OSError(9, "Bad file descriptor")
+
+        def another_run_saves_meanwhile(state, *args, **kwargs):
+            if state["step"] == 3:
+                with open(other, "rb") as f, open(out, "wb") as g:
+                    g.write(f.read())
+            return step_fn(state, *args, **kwargs)
+        microgpt.train_step_fast = another_run_saves_meanwhile
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(ClosedStderr()):
+                model = microgpt.main([str(a) for a in ["-i", self.data, "-o", out, *TINY,
+                                                        "--max-steps", 6, "--eval-every", 2]])
+        finally:
+            microgpt.train_step_fast = step_fn
+        self.assertEqual(model.state["step"], 6)
+        self.assertEqual(json.loads(read(os.path.join(self.dir, "noted-2.json")))["step"], 6)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "noted-3.json")))
+
+    def test_a_checkpoint_too_far_into_the_data_is_found_before_training(self):
+        ckpt = json.loads(read(self.ckpt()))
+        ckpt["position"] = 10 ** 18 - 5
+        path = self.write("far.json", json.dumps(ckpt))
+        self.assertOneLine(["-i", self.data, "-o", path, "--resume"], "cannot train on")
+
+    def test_gradchecks_four_documents_count_in_the_size_check(self):
+        self.assertOneLine(["-i", NAMES, "--plain", "--n-embd", 48, "-b", 1, "--gradcheck"],
+                           "graph edges")
+
+    def test_a_history_longer_than_a_checkpoint_keeps_is_refused(self):
+        kept, microgpt.MAX_HISTORY = microgpt.MAX_HISTORY, 1
+        try:
+            with self.assertRaisesRegex(ValueError, "at most 1 of each"):
+                microgpt.load_checkpoint(self.ckpt())  # 2 steps, 2 train losses
+        finally:
+            microgpt.MAX_HISTORY = kept
+
+    def test_a_checkpoint_with_huge_weights_is_explained_and_gradchecked_in_one_line(self):
+        ckpt = json.loads(read(self.ckpt()))
+        rng = random.Random(0)  # weights of +-1e6, as training at far too high a rate leaves
+        ckpt["params"] = {k: [[rng.choice((-1e6, 1e6)) for _ in r] if isinstance(r, list)
+                              else 1e6 for r in p] for k, p in ckpt["params"].items()}
+        path = self.write("huge.json", json.dumps(ckpt))
+        code, out, err, _ = run("-i", self.data, "-o", path, "--sample-only", "--explain", "ava",
+                                "--num-samples", 1)
+        self.assertEqual(code, 0, err)
+        self.assertIn("(perplexity over a million)", out)
+        self.assertOneLine(["-i", self.data, "-o", path, "--sample-only", "--gradcheck",
+                            "--plain"], "did its training diverge?")
+
+    def test_odd_names_and_files_are_one_line(self):
+        ckpt = json.loads(read(self.ckpt()))
+        path = self.write("long_version.json", json.dumps({**ckpt, "version": "9" * 100_000}))
+        code, _, err, _ = run("-i", self.data, "-o", path, "--sample-only")
+        self.assertEqual(code, 2)
+        self.assertLess(len(err), 300)
+        self.assertOneLine(["-i", ""], "--input-file needs a file name")
+        fifo = os.path.join(self.dir, "ck.fifo")
+        os.mkfifo(fifo)
+        self.assertOneLine(["-i", self.data, "-o", fifo, "--sample-only"], "is not a file")
 
     def test_control_characters_in_the_data_never_reach_the_terminal_raw(self):
         raw = "\x1b\x07\x08\x85\u2028"
