@@ -7,13 +7,13 @@ collector: Part 1's graphs hold no cycles for it to find, and its scans of their
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 31-473: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 30-452: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
+  Part 2, lines 453-835: making it fast. The same math with fewer graph nodes, no sorting, and
           no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 693-1489: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 836-1699: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -882,13 +882,14 @@ def n_params(config):
 
 def step_bytes(config, batch_size):
     """From above, the memory of one training step of Part 2 on batch_size documents of
-    T = block_size positions: per position, per layer at most 26 n_embd activations and
-    gradients and n_head T attention weights, and 20 n_embd + 3 vocab_size more (the
-    embeddings, ln_f, the logits and their gradients); 40 bytes each (a float and its place in a
-    list); and the parameters' gradients."""
-    e, T = config.n_embd, config.block_size
-    per_position = config.n_layer * (26 * e + config.n_head * T) + 20 * e + 3 * config.vocab_size
-    return 40 * (batch_size * T * per_position + n_params(config))
+    T = block_size positions. Per position and layer, at most 26 n_embd activations and
+    gradients and n_head T attention weights, in 24 + 2 n_head lists; per position, 20 n_embd +
+    3 vocab_size more (the embeddings, ln_f, the logits and their gradients), in 8 lists. A
+    float in a list takes 40 bytes, a list 100 more; the parameters' gradients, and 100 KB."""
+    e, h, T = config.n_embd, config.n_head, config.block_size
+    floats = config.n_layer * (26 * e + h * T) + 20 * e + 3 * config.vocab_size
+    lists = config.n_layer * (24 + 2 * h) + 8
+    return batch_size * T * (40 * floats + 100 * lists) + 40 * n_params(config) + 100_000
 
 def plain_edges(config, batch_size):
     """From above, the edges (local gradients) of one --plain training step's graph: batch_size
@@ -903,11 +904,11 @@ def eval_work(config, n_docs):
     """From above, the work of Part 2's forward pass over n_docs documents of block_size
     positions (the final validation), in multiply-adds. Per position, each weight of a matrix
     is one (n_layer 12 n_embd^2 + vocab_size n_embd), attention at most 2 block_size n_embd per
-    layer, and each of the dot products that compute them, n_layer (9 n_embd + n_head
-    block_size) + vocab_size, costs about 32 more: the price of a call in Python."""
+    layer, and the loss vocab_size; and each of the dot products that compute them, n_layer
+    (10 n_embd + n_head block_size) + vocab_size, costs about 32 more: a call's price."""
     e, T, v = config.n_embd, config.block_size, config.vocab_size
-    macs = config.n_layer * (12 * e * e + 2 * T * e) + v * e
-    dots = config.n_layer * (9 * e + config.n_head * T) + v
+    macs = config.n_layer * (12 * e * e + 2 * T * e) + v * e + v
+    dots = config.n_layer * (10 * e + config.n_head * T) + v
     return n_docs * T * (macs + 32 * dots)
 
 def check_config(config, batch_size=1, plain=False,
@@ -1135,12 +1136,13 @@ def status(text, show):
         print("\r" + text.ljust(24) + "\r", end="", flush=True)
 
 def progress(items, what, show):
-    """Yield the items of the list `items` under the status line "what 340/1000", kept up to
-    date at most ten times a second and erased at the end."""
-    last = 0.0
+    """Yield the items of the list `items` under the status line "what 340/1000, 0:12 left",
+    kept up to date at most ten times a second and erased at the end."""
+    start, last = time.time(), 0.0
     for i, item in enumerate(items):
         if time.time() - last > 0.1:
-            status(f"{what} {i}/{len(items)}", show)
+            left = (time.time() - start) / i * (len(items) - i) if i else 0
+            status(f"{what} {i}/{len(items)}" + f", {clock(left)} left" * bool(i), show)
             last = time.time()
         yield item
     status("", show)
@@ -1544,6 +1546,13 @@ def prepare(args):
         if lacking:
             raise ValueError(f"--loss-after {after!r}: {lacking:,} documents have no {after!r} "
                              f"before block_size cuts them, and would count no loss")
+    n_val, work = min(1000, len(docs) // 10), eval_work(config, min(1000, len(docs) // 10))
+    if work > MAX_EVAL_WORK and not (args.sample_only or args.gradcheck):
+        raise ValueError(f"validating this model ({n_params(config):,} parameters, vocab_size "
+                         f"{config.vocab_size:,}) on its {n_val:,} held-out documents would take "
+                         f"up to {work:,} multiply-adds; microgpt allows {MAX_EVAL_WORK:,}"
+                         + ("" if args.resume else ": lower --n-embd or --n-layer, or train "
+                                                      "on text of fewer distinct characters"))
     if args.out and not (args.sample_only or args.gradcheck):
         check_writable(args.out, config, args.max_steps)
     return docs, params, config, chars, state
