@@ -2,6 +2,7 @@
 import contextlib
 import io
 import json
+import math
 import os
 import pty
 import signal
@@ -153,7 +154,7 @@ class CliTest(unittest.TestCase):
         _, val_docs = microgpt.split_docs(microgpt.load_docs(sums), state["seed"])
         losses = microgpt.position_losses([microgpt.tokenize(d, chars) for d in val_docs],
                                           params, config, chars.index("="))
-        val = sum(losses) / len(losses)
+        val = math.fsum(losses) / len(losses)
         self.assertEqual(state["history"]["val"][-1], [120, val])  # the same positions count
         self.assertIn(f"step 120: val loss {val:.4f}", r.stdout)
         self.assertIn("over 3 predictions", r.stdout)  # explain: 1, 5 and the closing BOS
