@@ -581,7 +581,7 @@ def attention_forward(q, caches, lengths, n_head):
     for (keys, values), length in zip(caches, lengths):
         first = len(keys) - length  # the position of this call's first row of the document
         head_dim = len(keys[0]) // n_head
-        scale = 1.0 / math.sqrt(head_dim)
+        scale = 1.0 / math.sqrt(head_dim)  # as in gpt(), so the softmax does not saturate
         k_h = [[k[s:s + head_dim] for k in keys] for s in range(0, n_head * head_dim, head_dim)]
         v_h = [columns(v[s:s + head_dim] for v in values)  # per head: [head_dim][positions]
                for s in range(0, n_head * head_dim, head_dim)]
@@ -603,7 +603,7 @@ def attention_backward(dheads, q, caches, attn, n_head):
     for keys, values in caches:
         length, width = len(keys), len(keys[0])
         head_dim = width // n_head
-        scale = 1.0 / math.sqrt(head_dim)
+        scale = 1.0 / math.sqrt(head_dim)  # the forward's
         dq_d, dk_d, dv_d = ([[0.0] * width for _ in range(length)] for _ in range(3))
         for h in range(n_head):
             s, e = h * head_dim, (h + 1) * head_dim
