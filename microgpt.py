@@ -11,9 +11,9 @@ How to read this file
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 453-835: making it fast. The same math with fewer graph nodes, no sorting, and
-          no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 836-1699: the tool. Limits, checkpoints, the training loop with resume and
+  Part 2, lines 453-832: backprop by hand. The same model on floats, with no graph: each
+          layer's forward pass and its gradient worked out by hand, checked against Part 1.
+  Part 3, lines 833-1696: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -457,16 +457,15 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
 # order and hand a gradient through, one Python object at a time. Part 2 computes the same model
 # on plain floats, with no graph. Its forward pass runs gpt() for every position of a batch at
 # once and keeps what the backward pass needs. The backward pass then goes through the layers
-# in reverse, each with its gradient worked out on paper, as llm.c (Karpathy 2024) trains GPT-2
-# in C. Each layer is a pair, a forward and its backward. In a backward, the forward line it
-# undoes is quoted above the gradient that undoes it. The tests check every gradient against
-# Part 1's autograd, and gradcheck() checks them against finite differences.
+# in reverse, each gradient worked out on paper: each layer a forward and a backward, as llm.c
+# (Karpathy 2024) trains GPT-2 in C. Here each backward quotes the forward line it undoes above
+# its gradient. The tests check every gradient against Part 1's autograd and finite differences.
 #
-# Shapes: the N positions of a batch's documents are stacked as the N rows of each activation,
-# so x is [N][C] (C = n_embd). Only attention looks across rows, and only within a document.
-# A dot product is sum(map(mul, a, b)): sum and map loop in C, and map stops at the end of the
-# shorter list. Every other sum is math.fsum. PyPy's JIT compiles one loop for all of sum()'s
-# uses; left to the dot products alone, it runs them twice as fast.
+# The N positions of a batch's documents are stacked as the N rows of each activation: x is
+# [N][C] (C = n_embd). Only attention looks across rows, and only within a document. A dot
+# product is sum(map(mul, a, b)), which stops at the end of the shorter list (CPython runs it in
+# C). Other sums use math.fsum (exact, so Part 1's sums agree to rounding): PyPy's sum() is one
+# loop its JIT compiles for all callers, and it runs faster left to the dot products alone.
 # ================================================================================================
 from operator import add, mul
 
@@ -477,6 +476,10 @@ def columns(m):
 def add_rows(a, b):
     """a + b for two matrices of the same shape, row by row (a residual add)."""
     return [list(map(add, ra, rb)) for ra, rb in zip(a, b)]
+
+def rows_of(p):
+    """The rows of a parameter: a matrix's, or a vector as one row."""
+    return p if isinstance(p[0], list) else [p]
 
 # ------------------------------------------------------------------------------------------------
 # The layers. A forward computes a layer of gpt() for all N rows. Its backward takes dout, the
@@ -491,9 +494,7 @@ def encoder_forward(inputs, starts, wte, wpe):
 
 def encoder_backward(dx, inputs, starts, wte, wpe):
     """dwte and dwpe (shaped as wte and wpe) from dx [N][C]."""
-    dwte = [[0.0] * len(row) for row in wte]
-    dwpe = [[0.0] * len(row) for row in wpe]
-    rows = iter(dx)
+    (dwte, dwpe), rows = ([[0.0] * len(row) for row in w] for w in (wte, wpe)), iter(dx)
     for tokens, start in zip(inputs, starts):
         for i, token in enumerate(tokens):
             d = next(rows)
@@ -650,15 +651,14 @@ def cross_entropy_backward(logits, targets, counted):
     for z, target, c in zip(logits, targets, counted):
         # forward: loss = ln(sum_j exp(z_j)) - z_target, so d loss / d z_j = p_j - (j == target):
         # the probability given, less the one wanted; / n, as the loss is a mean of n of them
-        p = softmax_floats(z) if c else [0.0] * len(z)
-        if c:
-            p[target] -= 1.0
-        dlogits.append([g / n for g in p])
+        p = softmax_floats(z)
+        p[target] -= 1.0
+        dlogits.append([g / n if c else 0.0 for g in p])  # a row that does not count: no grad
     return dlogits
 
 # ------------------------------------------------------------------------------------------------
 # The model: gpt() on floats for all positions at once, then its backward, layer by layer in
-# reverse. The names are gpt()'s.
+# reverse. The names are gpt()'s, and new ones where gpt() reuses a name (x_mid, x_norm_2).
 
 def gpt_forward(inputs, params, config, caches):
     """The logits [N][vocab_size] at every position of `inputs` (token lists, one per
@@ -704,7 +704,7 @@ def gpt_forward(inputs, params, config, caches):
 
 def gpt_backward(dlogits, acts, params, config):
     """The gradient of the loss with respect to every parameter (a dict shaped as params), from
-    dlogits [N][vocab_size]: gpt_forward's layers, undone in reverse."""
+    dlogits [N][vocab_size]: gpt_forward's layers (run from empty caches), undone in reverse."""
     grads = {}
     dx_f, grads["lm_head"] = matmul_backward(dlogits, acts["x_f"], params["lm_head"])
     dx, grads["ln_f.weight"], grads["ln_f.bias"] = layernorm_backward(
@@ -727,9 +727,8 @@ def gpt_backward(dlogits, acts, params, config):
         dqkv = [a + b + c for a, b, c in zip(dq, dk, dv)]  # [N][3 n_embd]
         dx_norm, dw = matmul_backward(dqkv, layer["x_norm"], params[p + "attn.wq"]
                                       + params[p + "attn.wk"] + params[p + "attn.wv"])
-        C = config.n_embd
-        grads[p + "attn.wq"], grads[p + "attn.wk"], grads[p + "attn.wv"] = (
-            dw[:C], dw[C:2 * C], dw[2 * C:])
+        for j, name in enumerate(("wq", "wk", "wv")):  # dw's rows: wq's, wk's, then wv's
+            grads[p + "attn." + name] = dw[j * config.n_embd:(j + 1) * config.n_embd]
         dx_in, grads[p + "ln_1.weight"], grads[p + "ln_1.bias"] = layernorm_backward(
             dx_norm, layer["x"], layer["mean_1"], layer["rstd_1"], params[p + "ln_1.weight"])
         dx = add_rows(dx, dx_in)
@@ -742,9 +741,9 @@ def gpt_backward(dlogits, acts, params, config):
 # times faster.
 
 def split_targets(batch, config, after=None):
-    """For each document of `batch` (token lists), the tokens it reads and the ones it predicts,
-    at doc_losses' positions; and for every row, whether its loss counts: every row, or with
-    `after` (a token id), those from the position that reads its first occurrence on."""
+    """For each document of `batch` (token lists), the tokens it reads and those it predicts, as
+    doc_losses' positions; for every row, whether its loss counts: all, or with `after` (a token
+    id), those from the position that reads its first one on (Part 3 checks each has one)."""
     inputs, targets, counted = [], [], []
     for tokens in batch:
         n = min(config.block_size, len(tokens) - 1)
@@ -776,8 +775,7 @@ def adam_floats(params, grads, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
     i = 0
     for name, p in params.items():
-        rows, grad_rows = (p, grads[name]) if isinstance(p[0], list) else ([p], [grads[name]])
-        for row, grad_row in zip(rows, grad_rows):
+        for row, grad_row in zip(rows_of(p), rows_of(grads[name])):
             for j, g in enumerate(grad_row):
                 m[i] = beta1 * m[i] + (1 - beta1) * g
                 v[i] = beta2 * v[i] + (1 - beta2) * g ** 2
@@ -810,12 +808,11 @@ def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter):
     and finite differences, over n parameters (drawn among those with a gradient), and how many
     were checked. grad(docs, params, config) gives the gradients (default: loss_and_grads');
     watch(items) wraps the loop over the parameters (to show progress, say). The difference
-    quotient's own error (about h^2 times the third derivative, plus rounding of the losses
-    over h) keeps it near 1e-7 to 1e-6 at this h: errors that small mean they are right."""
+    quotient's own error (about h^2/6 times the third derivative, plus rounding of the losses
+    over h) keeps it below about 1e-6 at this h: errors that small mean they are right."""
     grads = grad(docs, params, config) if grad else loss_and_grads(docs, params, config)[1]
     where = [(row, j, g) for name, p in params.items()
-             for row, grad_row in (zip(p, grads[name]) if isinstance(p[0], list)
-                                   else [(p, grads[name])])
+             for row, grad_row in zip(rows_of(p), rows_of(grads[name]))
              for j, g in enumerate(grad_row) if g]
 
     def loss():

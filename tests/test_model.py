@@ -321,7 +321,7 @@ class PartOneAloneTest(unittest.TestCase):
         self.assertTrue(all(set(s) <= set("".join(DOCS)) for s in samples))
         defined = r.stdout.splitlines()[-1]
         self.assertIn("'train_and_sample'", defined)
-        self.assertNotIn("'FUSED'", defined)  # Part 2 never ran
+        self.assertNotIn("'gpt_forward'", defined)  # Part 2 never ran
 
 
 class ScriptTest(unittest.TestCase):
@@ -344,7 +344,7 @@ class ScriptTest(unittest.TestCase):
         at = [i for i, line in enumerate(lines) if " samples, " in line][-1]
         self.assertEqual(len(lines[at + 1:]), 4)
 
-    def test_plain_and_fused_runs_print_the_same_val_loss(self):
+    def test_plain_and_default_runs_print_the_same_val_loss_and_samples(self):
         with tempfile.TemporaryDirectory() as d:
             data = os.path.join(d, "names.txt")
             with open(data, "w", encoding="utf-8") as f:
@@ -354,10 +354,10 @@ class ScriptTest(unittest.TestCase):
                     for plain in ([], ["--plain"])]
         for r in runs:
             self.assertEqual(r.returncode, 0, r.stderr)
-        fused, plain = ([line for line in r.stdout.splitlines() if line.startswith("step 20:")]
-                        for r in runs)
-        self.assertEqual(len(fused), 1)
-        self.assertEqual(fused, plain)
+        default, plain = ([line for line in r.stdout.splitlines() if line.startswith("step 20:")]
+                          for r in runs)
+        self.assertEqual(len(default), 1)
+        self.assertEqual(default, plain)
         samples = [r.stdout.split(" samples, ")[1].splitlines()[1:] for r in runs]
         self.assertEqual(samples[0], samples[1])
 
