@@ -11,9 +11,9 @@ How to read this file
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 453-832: backprop by hand. The same model on floats, with no graph: each
+  Part 2, lines 453-830: backprop by hand. The same model on floats, with no graph: each
           layer's forward pass and its gradient worked out by hand, checked against Part 1.
-  Part 3, lines 833-1696: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 831-1700: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -638,22 +638,27 @@ def attention_backward(dheads, q, caches, attn, n_head):
         n += length
     return dq, dk, dv
 
-def cross_entropy_floats(logits, target):
-    """-ln softmax(logits)[target], computed as ln(sum_j exp(z_j)) - z_target: finite even where
-    the probability is too small for a float."""
-    m = max(logits)
-    return math.log(math.fsum(math.exp(z - m) for z in logits)) + m - logits[target]
+def cross_entropy_forward(logits, targets):
+    """The loss at each row of logits [N][vocab_size], -ln softmax(logits)[target] computed as
+    ln(sum_j exp(z_j)) - z_target (finite even where the probability is too small for a float),
+    and the probabilities [N][vocab_size], which the backward needs."""
+    losses, probs = [], []
+    for z, target in zip(logits, targets):
+        m = max(z)
+        exps = [math.exp(v - m) for v in z]
+        total = math.fsum(exps)
+        losses.append(math.log(total) + m - z[target])
+        probs.append([e / total for e in exps])
+    return losses, probs
 
-def cross_entropy_backward(logits, targets, counted):
+def cross_entropy_backward(probs, targets, counted):
     """dlogits [N][vocab_size] for the mean of the losses of the rows where `counted` is true."""
     n = counted.count(True)
     dlogits = []
-    for z, target, c in zip(logits, targets, counted):
+    for p, target, c in zip(probs, targets, counted):
         # forward: loss = ln(sum_j exp(z_j)) - z_target, so d loss / d z_j = p_j - (j == target):
         # the probability given, less the one wanted; / n, as the loss is a mean of n of them
-        p = softmax_floats(z)
-        p[target] -= 1.0
-        dlogits.append([g / n if c else 0.0 for g in p])  # a row that does not count: no grad
+        dlogits.append([(g - (j == target)) / n if c else 0.0 for j, g in enumerate(p)])
     return dlogits
 
 # ------------------------------------------------------------------------------------------------
@@ -755,18 +760,17 @@ def split_targets(batch, config, after=None):
 
 def position_losses(batch, params, config, after=None):
     """The loss (a float) at each position of `batch` (token lists) that counts: Part 1's
-    doc_losses() on floats, for a batch of documents at once."""
+    doc_losses() on floats, for a batch of documents at once; and what the backward needs."""
     inputs, targets, counted = split_targets(batch, config, after)
-    logits, _ = gpt_forward(inputs, params, config, [empty_cache(config) for _ in inputs])
-    return [cross_entropy_floats(z, t) for z, t, c in zip(logits, targets, counted) if c]
+    logits, acts = gpt_forward(inputs, params, config, [empty_cache(config) for _ in inputs])
+    losses, probs = cross_entropy_forward(logits, targets)
+    return [loss for loss, c in zip(losses, counted) if c], (probs, targets, counted, acts)
 
 def loss_and_grads(batch, params, config, after=None):
     """The mean loss of `batch` (token lists) over the positions that count, and its gradient
     with respect to every parameter (a dict shaped as params)."""
-    inputs, targets, counted = split_targets(batch, config, after)
-    logits, acts = gpt_forward(inputs, params, config, [empty_cache(config) for _ in inputs])
-    losses = [cross_entropy_floats(z, t) for z, t, c in zip(logits, targets, counted) if c]
-    dlogits = cross_entropy_backward(logits, targets, counted)
+    losses, (probs, targets, counted, acts) = position_losses(batch, params, config, after)
+    dlogits = cross_entropy_backward(probs, targets, counted)
     return math.fsum(losses) / len(losses), gpt_backward(dlogits, acts, params, config)
 
 def adam_floats(params, grads, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
@@ -792,12 +796,6 @@ def train_step_fast(state, batch, params, config, lr, after=None):
     adam_floats(params, grads, state["adam_m"], state["adam_v"], state["step"], lr)
     return loss
 
-def as_floats(params, field="data"):
-    """The numbers of Part 1's params (Values) in the same dict of lists: their data, or with
-    field="grad" their gradients."""
-    return {name: [[getattr(v, field) for v in row] if isinstance(row, list)
-                   else getattr(row, field) for row in p] for name, p in params.items()}
-
 # ------------------------------------------------------------------------------------------------
 # Gradcheck. A wrong gradient might not stop training (the model can still learn, only worse).
 # A finite difference checks one with no calculus at all: nudge one parameter by +h and by -h,
@@ -816,7 +814,7 @@ def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter):
              for j, g in enumerate(grad_row) if g]
 
     def loss():
-        losses = position_losses(docs, params, config)
+        losses = position_losses(docs, params, config)[0]
         return math.fsum(losses) / len(losses)
     checked, worst = rng.sample(where, min(n, len(where))), 0.0
     for row, j, g in watch(checked):
@@ -1157,6 +1155,12 @@ def clock(seconds):
         return f"{minutes}:{seconds:02d}"
     return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
 
+def as_floats(params, field="data"):
+    """The numbers of Part 1's params (Values) in the same dict of lists: their data, or with
+    field="grad" their gradients."""
+    return {name: [[getattr(v, field) for v in row] if isinstance(row, list)
+                   else getattr(row, field) for row in p] for name, p in params.items()}
+
 def as_values(params):
     """Part 1's params (Values) holding the floats of `params`: as_floats, undone."""
     return {name: [[Value(x) for x in row] if isinstance(row, list) else Value(row) for row in p]
@@ -1187,7 +1191,7 @@ def validate(params, config, val_tokens, args):
     batches = [val_tokens[i:i + args.batch_size] for i in range(0, len(val_tokens),
                                                                 args.batch_size)]
     losses = [loss for batch in progress(batches, "val", args.progress)
-              for loss in position_losses(batch, params, config, args.after)]
+              for loss in position_losses(batch, params, config, args.after)[0]]
     return math.fsum(losses) / len(losses)
 
 def train(params, config, chars, train_docs, val_tokens, state, args, save):
@@ -1266,10 +1270,10 @@ def explain(text, params, config, chars, after=None):
     tokens = tokenize(text, chars)
     logits, acts = gpt_forward([tokens[:-1]], params, config, [empty_cache(config)])
     start = 0 if after is None else tokens.index(after)
-    return [{"read": tokens[pos], "next": tokens[pos + 1], "probs": softmax_floats(z),
+    losses, probs = cross_entropy_forward(logits, tokens[1:])
+    return [{"read": tokens[pos], "next": tokens[pos + 1], "probs": probs[pos],
              "attn": [layer["attn"][pos] for layer in acts["layers"]],
-             "surprise": cross_entropy_floats(z, tokens[pos + 1]) if pos >= start else None}
-            for pos, z in enumerate(logits)]
+             "surprise": losses[pos] if pos >= start else None} for pos in range(len(logits))]
 
 def generate(params, config, chars, rng, temperature=1.0, top_k=None, prompt=""):
     """Part 1's sample() on floats, with what the tool adds: a new document (a string) starting

@@ -153,7 +153,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(state["loss_after"], "=")
         _, val_docs = microgpt.split_docs(microgpt.load_docs(sums), state["seed"])
         losses = microgpt.position_losses([microgpt.tokenize(d, chars) for d in val_docs],
-                                          params, config, chars.index("="))
+                                          params, config, chars.index("="))[0]
         val = math.fsum(losses) / len(losses)
         self.assertEqual(state["history"]["val"][-1], [120, val])  # the same positions count
         self.assertIn(f"step 120: val loss {val:.4f}", r.stdout)

@@ -97,7 +97,7 @@ class CostTest(unittest.TestCase):
         # counted from the shapes of the calls that one validation pass makes
         counted = {"macs": 0, "dots": 0}
         real = {name: getattr(microgpt, name) for name in ("matmul_forward", "attention_forward",
-                                                            "cross_entropy_floats")}
+                                                            "cross_entropy_forward")}
 
         def matmul_forward(x, w):
             counted["macs"] += len(x) * len(w) * len(w[0])
@@ -112,12 +112,12 @@ class CostTest(unittest.TestCase):
                     counted["dots"] += len(weights) + len(q[0]) // n_head
             return heads, attn
 
-        def cross_entropy_floats(logits, target):
-            counted["macs"] += len(logits)
-            return real["cross_entropy_floats"](logits, target)
+        def cross_entropy_forward(logits, targets):
+            counted["macs"] += len(logits) * len(logits[0])
+            return real["cross_entropy_forward"](logits, targets)
         try:
             microgpt.matmul_forward, microgpt.attention_forward = matmul_forward, attention_forward
-            microgpt.cross_entropy_floats = cross_entropy_floats
+            microgpt.cross_entropy_forward = cross_entropy_forward
             for e, h, layers, positions, vocab in SHAPES:
                 config = microgpt.GPTConfig(vocab, positions, n_layer=layers, n_head=h, n_embd=e)
                 params = microgpt.as_floats(microgpt.init_params(config, random.Random(0)))

@@ -72,7 +72,7 @@ class ModelTest(unittest.TestCase):
         params, config, _, tokens = tiny()
         for t in tokens:
             self.assertEqual(len(microgpt.doc_losses(t, params, config)), len(t) - 1)
-        self.assertEqual(len(microgpt.position_losses(tokens, floats(params), config)),
+        self.assertEqual(len(microgpt.position_losses(tokens, floats(params), config)[0]),
                          sum(len(t) - 1 for t in tokens))
 
     def test_loss_at_initialization_is_close_to_ln_vocab_size(self):
@@ -190,7 +190,7 @@ class ModelTest(unittest.TestCase):
 
     def test_validation_is_part_1s_evaluate_on_floats(self):
         params, config, _, tokens = tiny(n_layer=2)
-        losses = microgpt.position_losses(tokens, floats(params), config)
+        losses = microgpt.position_losses(tokens, floats(params), config)[0]
         self.assertAlmostEqual(sum(losses) / len(losses),
                                microgpt.evaluate(tokens, params, config), delta=1e-12)
 
