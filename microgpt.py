@@ -13,7 +13,7 @@ How to read this file
           first read: it is a complete GPT that trains.
   Part 2, lines 453-830: backprop by hand. The same model on floats, with no graph: each
           layer's forward pass and its gradient worked out by hand, checked against Part 1.
-  Part 3, lines 831-1700: the tool. Limits, checkpoints, the training loop with resume and
+  Part 3, lines 831-1701: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -1415,7 +1415,8 @@ def build_parser():
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
     arg("--gradcheck", action="store_true", help="check backprop by finite differences, and stop")
     arg("--explain", metavar="TEXT", help="show what the model predicts at each character of TEXT")
-    arg("--plain", action="store_true", help="use only Part 1's plain ops (same numbers, slower)")
+    arg("--plain", action="store_true", help="train with Part 1's code (the same numbers, about "
+        "18 times slower)")
     # one line on stderr, no usage block: the message says what to fix
     parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
     return parser

@@ -211,7 +211,7 @@ def main():
                 floor_milliseconds(dot_lengths(this, config, work[r * STEPS:(r + 1) * STEPS]))
                 for r in range(args.repeat))
             print(f"\na training step at n_embd {n_embd}, batch 8 (CPU ms, median of "
-                  f"{args.repeat} x {STEPS} steps; CPython's collector off):")
+                  f"{args.repeat} x {STEPS} steps; on CPython, its collector off):")
             mine = statistics.median(t[0] for t in times["this"])
             for name, results in times.items():
                 ms = statistics.median(t[0] for t in results)
