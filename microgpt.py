@@ -7,13 +7,13 @@ collector: Part 1's graphs hold no cycles for it to find, and its scans of their
 `python microgpt.py` trains the same model, several times faster, with the tool around it.
 
 How to read this file
-  Part 1, lines 31-473: the algorithm, plain. The dataset, a character tokenizer, autograd, the
+  Part 1, lines 30-452: the algorithm, plain. The dataset, a character tokenizer, autograd, the
           model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
           step, sampling, and train_and_sample(), which puts them together. Stop there on a
           first read: it is a complete GPT that trains.
-  Part 2, lines 474-692: making it fast. The same math with fewer graph nodes, no sorting, and
-          no graph at all where no gradient is needed; gradcheck, which checks the calculus.
-  Part 3, lines 693-1489: the tool. Limits, checkpoints, the training loop with resume and
+  Part 2, lines 453-830: backprop by hand. The same model on floats, with no graph: each
+          layer's forward pass and its gradient worked out by hand, checked against Part 1.
+  Part 3, lines 831-1701: the tool. Limits, checkpoints, the training loop with resume and
           Ctrl-C, a look inside the model, the command line, errors.
 
 A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
@@ -26,7 +26,6 @@ trains it for 1,400 steps, from a loss on held-out names of ln 27 = 3.30 to abou
 import math
 import random
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 # ================================================================================================
 # Part 1: the algorithm, plain
@@ -131,8 +130,6 @@ class Value:
         return -self + other
     def __rtruediv__(self, other):  # 2 / a
         return self ** -1.0 * other
-    def __float__(self):  # float(v): the number alone
-        return self.data
 
     def backward(self):
         """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
@@ -201,10 +198,6 @@ def gelu(x):
     linear layers in a row could only compute what one linear layer can."""
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
-
-# gpt() calls its ops through `ops` (ops.linear is linear, by default) so faster ones can stand in.
-PLAIN = SimpleNamespace(dot=dot, linear=linear, softmax=softmax, cross_entropy=cross_entropy,
-                        layernorm=layernorm, gelu=gelu)
 
 # ------------------------------------------------------------------------------------------------
 # Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time.
@@ -284,7 +277,7 @@ def empty_cache(config):
     called a cache because it saves recomputing the earlier positions' keys and values.)"""
     return [([], []) for _ in range(config.n_layer)]
 
-def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
+def gpt(token, pos, kv_cache, params, config):
     """Read the token id `token` at position `pos`; return the vocab_size logits for the token
     that comes next. kv_cache holds, per layer, the keys and values (attention's terms, not the
     class Value) of this document's earlier positions; this position's are appended to them.
@@ -295,61 +288,56 @@ def gpt(token, pos, kv_cache, params, config, ops=PLAIN):
     head_dim = config.n_embd // config.n_head
     scale = 1.0 / math.sqrt(head_dim)
     for i in range(config.n_layer):
-        x_norm = ops.layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
-        q = ops.linear(x_norm, params[f"h.{i}.attn.wq"])  # query: what this position looks for
+        x_norm = layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
+        q = linear(x_norm, params[f"h.{i}.attn.wq"])  # query: what this position looks for
         keys, values = kv_cache[i]
-        keys.append(ops.linear(x_norm, params[f"h.{i}.attn.wk"]))  # key: what it offers
-        values.append(ops.linear(x_norm, params[f"h.{i}.attn.wv"]))  # value: what it passes on
+        keys.append(linear(x_norm, params[f"h.{i}.attn.wk"]))  # key: what it offers
+        values.append(linear(x_norm, params[f"h.{i}.attn.wv"]))  # value: what it passes on
         heads = []  # [n_embd]: the heads' outputs side by side
         for h in range(config.n_head):
             s = h * head_dim  # head h works on entries s to s + head_dim - 1 of q, k and v
             q_h = q[s:s + head_dim]
             k_h = [k[s:s + head_dim] for k in keys]  # [pos + 1][head_dim]
             v_h = [v[s:s + head_dim] for v in values]  # [pos + 1][head_dim]
-            scores = [ops.dot(q_h, k) * scale for k in k_h]  # [pos + 1]
-            attn = ops.softmax(scores)  # how much to take from each position
+            scores = [dot(q_h, k) * scale for k in k_h]  # [pos + 1]
+            attn = softmax(scores)  # how much to take from each position
             for j in range(head_dim):  # entry j: the positions' v[j], weighted by attn
-                heads.append(ops.dot(attn, [v[j] for v in v_h]))
-        attn_out = ops.linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
+                heads.append(dot(attn, [v[j] for v in v_h]))
+        attn_out = linear(heads, params[f"h.{i}.attn.wo"])  # mixes the heads' findings
         x = [a + b for a, b in zip(x, attn_out)]  # residual add
-        x_norm = ops.layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
-        hidden = ops.gelu(ops.linear(x_norm, params[f"h.{i}.mlp.fc"]))  # [4 n_embd]
-        mlp_out = ops.linear(hidden, params[f"h.{i}.mlp.proj"])  # [n_embd]
+        x_norm = layernorm(x, params[f"h.{i}.ln_2.weight"], params[f"h.{i}.ln_2.bias"])
+        hidden = gelu(linear(x_norm, params[f"h.{i}.mlp.fc"]))  # [4 n_embd]
+        mlp_out = linear(hidden, params[f"h.{i}.mlp.proj"])  # [n_embd]
         x = [a + b for a, b in zip(x, mlp_out)]  # residual add
-    x = ops.layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
-    return ops.linear(x, params["lm_head"])  # [vocab_size]
+    x = layernorm(x, params["ln_f.weight"], params["ln_f.bias"])
+    return linear(x, params["lm_head"])  # [vocab_size]
 
 # ------------------------------------------------------------------------------------------------
 # Loss: at every position of a document the model predicts the next token, and pays the
 # cross-entropy of that prediction. The loss of a batch (a few documents) is the mean over all their
-# positions. Part of a document may be unpredictable: in sums like 12+34=46 the numbers added are
-# random, and only the answer follows from them. With `after` (a token id, here that of "="), only
-# the predictions of the tokens after its first occurrence count: the answer's digits and the end.
+# positions.
 
-def doc_losses(tokens, params, config, ops=PLAIN, after=None):
+def doc_losses(tokens, params, config):
     """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
     position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
-    len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut. With
-    `after` (a token id that tokens holds), they start at the position that reads it."""
+    len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut."""
     kv_cache = empty_cache(config)  # filled in by gpt(), one position after the other
-    start = 0 if after is None else tokens.index(after)
     losses = []
     for pos in range(min(config.block_size, len(tokens) - 1)):
-        logits = gpt(tokens[pos], pos, kv_cache, params, config, ops)
-        if pos >= start:  # the model still reads the positions before start
-            losses.append(ops.cross_entropy(logits, tokens[pos + 1]))
+        logits = gpt(tokens[pos], pos, kv_cache, params, config)
+        losses.append(cross_entropy(logits, tokens[pos + 1]))
     return losses
 
-def batch_loss(batch, params, config, ops=PLAIN, after=None):
+def batch_loss(batch, params, config):
     """The mean loss (a Value, in nats per token) over every position of every document of
-    `batch` (a list of token lists), or over those that count (see doc_losses)."""
-    losses = [loss for t in batch for loss in doc_losses(t, params, config, ops, after)]
+    `batch` (a list of token lists)."""
+    losses = [loss for t in batch for loss in doc_losses(t, params, config)]
     return sum(losses) / len(losses)
 
-def evaluate(docs, params, config, ops=PLAIN, after=None):
-    """Mean loss per token (float, nats) over the token lists `docs` (the positions that count):
-    on the validation split, how well the model predicts documents it never trained on."""
-    losses = [float(loss) for t in docs for loss in doc_losses(t, params, config, ops, after)]
+def evaluate(docs, params, config):
+    """Mean loss per token (float, nats) over the token lists `docs`: on the validation split,
+    how well the model predicts documents it never trained on."""
+    losses = [loss.data for t in docs for loss in doc_losses(t, params, config)]
     return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
@@ -405,38 +393,28 @@ def init_state(params):
     n = len(parameters(params))
     return {"step": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
 
-def train_step(state, batch, params, config, lr, ops=PLAIN, after=None):
+def train_step(state, batch, params, config, lr):
     """One step of training on `batch` (a list of token lists) at learning rate lr; updates
     `params` and `state` in place and returns the batch's loss before the update (a float)."""
-    loss = batch_loss(batch, params, config, ops, after)  # forward: the loss, as a graph of Values
+    loss = batch_loss(batch, params, config)  # forward: the loss, as a graph of Values
     loss.backward()  # backward: every parameter's .grad = d loss / d parameter
     state["step"] += 1
     adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
     return loss.data
 
 # ------------------------------------------------------------------------------------------------
-# Sampling: start from BOS (and the prompt, if any), draw the next character from the softmax of
-# the logits, and feed it back in, until the model draws BOS (the end) or runs out of positions.
+# Sampling: start from BOS, draw the next character from the softmax of the logits, and feed it
+# back in, until the model draws BOS (the end) or runs out of positions.
 
-def sample(params, config, chars, rng, temperature=1.0, top_k=None, prompt="", ops=PLAIN):
-    """A new document (a string) starting with `prompt` (of characters in chars), drawn with the
-    random.Random `rng`. Logits are divided by `temperature`: below 1 the model plays safe, above
-    1 it takes chances, and 0 takes the likeliest token (greedy). top_k keeps the k likeliest."""
+def sample(params, config, chars, rng, temperature=1.0):
+    """A new document (a string), drawn with the random.Random `rng`. Logits are divided by
+    `temperature`: below 1 the model plays safe, above 1 it takes chances."""
     bos = len(chars)
-    tokens = [bos] + encode(prompt, chars)
-    kv_cache = empty_cache(config)
+    tokens, kv_cache = [bos], empty_cache(config)
     for pos in range(config.block_size):
-        logits = [float(z) for z in gpt(tokens[pos], pos, kv_cache, params, config, ops)]
-        if pos + 1 < len(tokens):  # still reading the prompt
-            continue
-        if top_k:  # every logit below the k-th highest gets probability 0
-            kth = sorted(logits, reverse=True)[min(top_k, len(logits)) - 1]
-            logits = [z if z >= kth else -math.inf for z in logits]
-        if temperature == 0:
-            token = logits.index(max(logits))
-        else:  # a draw from softmax(logits / temperature)
-            probs = softmax([Value(z / temperature) for z in logits])
-            token = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
+        logits = gpt(tokens[pos], pos, kv_cache, params, config)
+        probs = softmax([z / temperature for z in logits])
+        token = rng.choices(range(len(probs)), weights=[p.data for p in probs])[0]
         if token == bos:
             break
         tokens.append(token)
@@ -468,226 +446,386 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
     print("samples: " + ", ".join(samples))
     return samples
 
-# That is the whole algorithm. What follows adds no new math: next, the same steps made several
-# times faster; then the tool around them (checkpoints, resume, a look inside, the command line).
+# That is the whole algorithm. Next, the same model trained several times faster, with every
+# gradient worked out by hand; then the tool around it (checkpoints, resume, a look inside, the
+# command line).
 
 # ================================================================================================
-# Part 2: making it fast
+# Part 2: backprop by hand
 #
-# Part 1 is correct, and slow: every +, * and exp makes a node that backward() must find, sort into
-# order and hand a gradient through, one Python object at a time. Three changes make the same math
-# fast: 1. fused ops (fewer, bigger nodes), 2. a tape (no sorting), 3. no graph at all where no
-# gradient is needed. The tests check that each gives Part 1's numbers, and tests/benchmark.py times
-# each. 4. gradcheck checks the calculus the fused ops do by hand.
+# Part 1 is correct, and slow: every +, * and exp is a Value that backward() must find, put in
+# order and hand a gradient through, one Python object at a time. Part 2 computes the same model
+# on plain floats, with no graph. Its forward pass runs gpt() for every position of a batch at
+# once and keeps what the backward pass needs. The backward pass then goes through the layers
+# in reverse, each gradient worked out on paper: each layer a forward and a backward, as llm.c
+# (Karpathy 2024) trains GPT-2 in C. Here each backward quotes the forward line it undoes above
+# its gradient. The tests check every gradient against Part 1's autograd and finite differences.
+#
+# The N positions of a batch's documents are stacked as the N rows of each activation: x is
+# [N][C] (C = n_embd). Only attention looks across rows, and only within a document. A dot
+# product is sum(map(mul, a, b)), which stops at the end of the shorter list (CPython runs it in
+# C). Other sums use math.fsum (exact, so Part 1's sums agree to rounding): PyPy's sum() is one
+# loop its JIT compiles for all callers, and it runs faster left to the dot products alone.
 # ================================================================================================
-import contextlib
-import operator
+from operator import add, mul
+
+def columns(m):
+    """The columns of the matrix m (a list of rows): m transposed."""
+    return list(map(list, zip(*m)))
+
+def add_rows(a, b):
+    """a + b for two matrices of the same shape, row by row (a residual add)."""
+    return [list(map(add, ra, rb)) for ra, rb in zip(a, b)]
+
+def rows_of(p):
+    """The rows of a parameter: a matrix's, or a vector as one row."""
+    return p if isinstance(p[0], list) else [p]
 
 # ------------------------------------------------------------------------------------------------
-# 1. Fused ops: one node per output of each op (LayerNorm adds two, for its mean and rstd), with its
-# local gradients worked out on paper. For one name ("olivia", 7 positions) of the default model,
-# the plain ops make 5,270 nodes and 10,344 edges (local gradients) per position, on average, as
-# graph_size counts them; the fused ops make 323 nodes and 4,809 edges. The edges fall less, because
-# a fused node still has one local gradient per input.
-#
-# Each fused op takes the arguments of the Part 1 op it replaces (the comment beside it shows that
-# op), computes its outputs on floats (with the float_ functions, which 3. uses alone), and makes
-# one Value per output with its local gradients.
+# The layers. A forward computes a layer of gpt() for all N rows. Its backward takes dout, the
+# gradient of the loss with respect to the forward's output, and returns the gradients with
+# respect to the forward's inputs and weights: the chain rule, once per layer, by hand.
 
-def graph_size(root):
-    """(nodes, edges) of the graph behind the Value `root`: the nodes that are not leaves (the
-    ones backward() orders), and their links to their children (each a local gradient)."""
-    seen, stack = {root}, [root]
-    while stack:
-        for child in stack.pop()._children:
-            if child._children and child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return len(seen), sum(len(node._children) for node in seen)
+def encoder_forward(inputs, starts, wte, wpe):
+    """x [N][C]: wte[token] + wpe[pos] for each token of each document of `inputs` (lists of
+    token ids), whose positions count on from its entry of `starts`."""
+    return [list(map(add, wte[token], wpe[start + i]))
+            for tokens, start in zip(inputs, starts) for i, token in enumerate(tokens)]
 
-def float_dot(a, b):
-    """a_0 b_0 + a_1 b_1 + ... of two lists of floats (sum and map run in C: fast)."""
-    return sum(map(operator.mul, a, b))
+def encoder_backward(dx, inputs, starts, wte, wpe):
+    """dwte and dwpe (shaped as wte and wpe) from dx [N][C]."""
+    (dwte, dwpe), rows = ([[0.0] * len(row) for row in w] for w in (wte, wpe)), iter(dx)
+    for tokens, start in zip(inputs, starts):
+        for i, token in enumerate(tokens):
+            d = next(rows)
+            # forward: x = wte[token] + wpe[pos]; a sum hands its gradient to both terms
+            dwte[token] = list(map(add, dwte[token], d))
+            dwpe[start + i] = list(map(add, dwpe[start + i], d))
+    return dwte, dwpe
 
-def float_softmax(zs):
-    """Softmax of a list of floats, shifted by the max so that exp cannot overflow."""
-    m = max(zs)
-    exps = [math.exp(z - m) for z in zs]
-    total = sum(exps)
-    return [e / total for e in exps]
+def matmul_forward(x, w):
+    """out [N][C_out], Part 1's linear() on each row of x [N][C_in] (w is [C_out][C_in])."""
+    return [[sum(map(mul, row, x_n)) for row in w] for x_n in x]
 
-def float_cross_entropy(zs, target):
-    """-ln softmax(zs)[target], computed as ln(sum_j exp(z_j)) - z_target: finite even where
-    the probability is too small for a float."""
-    m = max(zs)
-    return math.log(sum(math.exp(z - m) for z in zs)) + m - zs[target]
+def matmul_backward(dout, x, w):
+    """dx [N][C_in] and dw [C_out][C_in] from dout [N][C_out]."""
+    # forward: out[n][o] = sum_i w[o][i] x[n][i]
+    # so d out[n][o] / d x[n][i] = w[o][i], and d out[n][o] / d w[o][i] = x[n][i]. w[o][i] is
+    # used in every row, and its gradients add up: dx = dout w, dw = dout^T x (all N rows)
+    w_cols, x_cols, dout_cols = columns(w), columns(x), columns(dout)
+    dx = [[sum(map(mul, d_n, w_i)) for w_i in w_cols] for d_n in dout]
+    dw = [[sum(map(mul, d_o, x_i)) for x_i in x_cols] for d_o in dout_cols]
+    return dx, dw
 
-def mean_rstd(xs, eps):
-    """The mean and 1 / standard deviation of a list of floats, as LayerNorm needs them."""
-    mean = sum(xs) / len(xs)
-    return mean, (sum((x - mean) ** 2 for x in xs) / len(xs) + eps) ** -0.5
+def layernorm_forward(x, weight, bias, eps=1e-5):
+    """out [N][C], Part 1's layernorm() on each row of x [N][C], and the rows' mean and rstd
+    (1 / standard deviation), [N] each, which the backward needs."""
+    out, means, rstds = [], [], []
+    for row in x:
+        mean = math.fsum(row) / len(row)
+        centered = [v - mean for v in row]
+        rstd = (sum(map(mul, centered, centered)) / len(row) + eps) ** -0.5
+        out.append([w * c * rstd + b for c, w, b in zip(centered, weight, bias)])
+        means.append(mean)
+        rstds.append(rstd)
+    return out, means, rstds
+
+def layernorm_backward(dout, x, means, rstds, weight):
+    """dx [N][C], dweight and dbias [C] from dout [N][C]."""
+    dx, xhats = [], []
+    for d_row, row, mean, rstd in zip(dout, x, means, rstds):
+        xhat = [(v - mean) * rstd for v in row]
+        dxhat = list(map(mul, d_row, weight))
+        # forward: xhat_i = (x_i - mean) rstd, and mean and rstd depend on every x_j. With
+        # d mean / d x_j = 1/C and d rstd / d x_j = -rstd^3 (x_j - mean) / C, the paths to x_i
+        # add up to dx_i = rstd (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))
+        mean_d = math.fsum(dxhat) / len(row)
+        mean_dh = sum(map(mul, dxhat, xhat)) / len(row)
+        dx.append([rstd * (d - mean_d - h * mean_dh) for d, h in zip(dxhat, xhat)])
+        xhats.append(xhat)
+    # forward: out = weight * xhat + bias, where xhat = (x - mean) * rstd; summed over the rows
+    dweight = [sum(map(mul, d, h)) for d, h in zip(columns(dout), columns(xhats))]
+    dbias = [math.fsum(d) for d in columns(dout)]
+    return dx, dweight, dbias
 
 GELU_C = math.sqrt(2 / math.pi)
 
-def fused_dot(a, b):  # Part 1: sum(ai * bi ...), 2n nodes
-    """a.b as one node (a and b of the same length): d/da_i = b_i, d/db_i = a_i."""
-    ad, bd = [x.data for x in a], [x.data for x in b]
-    return Value(float_dot(ad, bd), a + b, bd + ad)  # lists joined: a's then b's, and their grads
+def gelu_forward(x):
+    """out [N][C], Part 1's gelu() on each row of x [N][C], and the tanh it took of each entry
+    [N][C], which the backward needs."""
+    tanhs = [[math.tanh(GELU_C * (v + 0.044715 * v * v * v)) for v in row] for row in x]
+    out = [[0.5 * v * (1 + t) for v, t in zip(row, ts)] for row, ts in zip(x, tanhs)]
+    return out, tanhs
 
-def fused_linear(x, w):  # Part 1: [dot(row, x) for row in w]
-    """w x as one node per output; each is fused_dot(row, x), written out so that the numbers of
-    x are read once for all the rows."""
-    xd = [xi.data for xi in x]
-    out = []
-    for row in w:
-        wd = [wi.data for wi in row]
-        out.append(Value(float_dot(wd, xd), row + x, xd + wd))
-    return out
+def gelu_backward(dout, x, tanhs):
+    """dx [N][C] from dout [N][C]."""
+    # forward: out = v (1 + t) / 2, where t = tanh(c (v + 0.044715 v^3))
+    # so d out / dv = (1 + t) / 2 + v (1 - t^2) c (1 + 3 * 0.044715 v^2) / 2
+    return [[d * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * v * v))
+             for d, v, t in zip(d_row, row, ts)] for d_row, row, ts in zip(dout, x, tanhs)]
 
-def fused_softmax(logits):  # Part 1: exps = [(z - m).exp() ...]; [e / sum(exps) for e in exps]
-    """Softmax as one node per probability. With p_i = e^z_i / S and S = sum_j e^z_j, the
-    quotient rule gives dp_i/dz_j = p_i (d_ij - p_j), where d_ij is 1 if i == j, else 0."""
-    probs = float_softmax([z.data for z in logits])
-    return [Value(p_i, logits, [p_i * ((i == j) - p_j) for j, p_j in enumerate(probs)])
-            for i, p_i in enumerate(probs)]
+def softmax_floats(zs):
+    """Part 1's softmax() on a list of floats."""
+    m = max(zs)
+    exps = [math.exp(z - m) for z in zs]
+    total = math.fsum(exps)
+    return [e / total for e in exps]
 
-def fused_cross_entropy(logits, target):  # Part 1: -softmax(logits)[target].log()
-    """-ln p[target] = ln S - z_target as one node (S as in fused_softmax), so d loss/dz_j =
-    p_j - (1 if j == target else 0): the probability given minus the one wanted."""
-    zs = [z.data for z in logits]
-    return Value(float_cross_entropy(zs, target), logits,
-                 [p - (j == target) for j, p in enumerate(float_softmax(zs))])
+def attention_forward(q, caches, lengths, n_head):
+    """heads [N][C] and attn, the attention weights: attn[n][h] holds head h's weight, at row n,
+    for each position of the row's document up to its own. Document d has lengths[d] of the N
+    rows, and caches[d] = (keys, values), gpt()'s kv_cache for this layer, with those rows'
+    keys and values already appended. q is [N][C]. Position t attends to positions 0..t only:
+    the loop's bound is the causal mask that real GPTs apply as a T x T matrix (of -infinity
+    above the diagonal) when they compute every position at once."""
+    heads, attn, rows = [], [], iter(q)
+    for (keys, values), length in zip(caches, lengths):
+        first = len(keys) - length  # the position of this call's first row of the document
+        head_dim = len(keys[0]) // n_head
+        scale = 1.0 / math.sqrt(head_dim)  # as in gpt(), so the softmax does not saturate
+        k_h = [[k[s:s + head_dim] for k in keys] for s in range(0, n_head * head_dim, head_dim)]
+        v_h = [columns(v[s:s + head_dim] for v in values)  # per head: [head_dim][positions]
+               for s in range(0, n_head * head_dim, head_dim)]
+        for t in range(first, first + length):
+            q_n, out, weights = next(rows), [], []
+            for h in range(n_head):
+                q_h = q_n[h * head_dim:(h + 1) * head_dim]
+                w = softmax_floats([sum(map(mul, q_h, k)) * scale for k in k_h[h][:t + 1]])
+                out += [sum(map(mul, w, v_j)) for v_j in v_h[h]]  # v_j[:t + 1], weighted by w
+                weights.append(w)
+            heads.append(out)
+            attn.append(weights)
+    return heads, attn
 
-def fused_layernorm(x, weight, bias, eps=1e-5):  # Part 1: (xi - mean) * rstd * w + b
-    """LayerNorm with the mean and rstd (1 / standard deviation) as one node each, so that each
-    output, y_i = w_i (x_i - mean) rstd + b_i, is one node with five local gradients:
-    dy_i/dx_i = w_i rstd, dy_i/dmean = -w_i rstd, dy_i/drstd = w_i (x_i - mean),
-    dy_i/dw_i = (x_i - mean) rstd, dy_i/db_i = 1."""
-    n = len(x)
-    xd = [xi.data for xi in x]
-    mu, r = mean_rstd(xd, eps)
-    mean = Value(mu, x, [1.0 / n] * n)  # d mean/dx_j = 1/n
-    rstd = Value(r, x, [-r ** 3 * (v - mu) / n for v in xd])  # d rstd/dx_j = -rstd^3 (x_j - mean)/n
-    return [Value(w.data * (xi.data - mu) * r + b.data, (xi, mean, rstd, w, b),
-                  (w.data * r, -w.data * r, w.data * (xi.data - mu), (xi.data - mu) * r, 1.0))
-            for xi, w, b in zip(x, weight, bias)]
+def attention_backward(dheads, q, caches, attn, n_head):
+    """dq, dk and dv [N][C] from dheads [N][C], for a forward whose caches held only the rows'
+    own keys and values (the rows of a document are then its keys and values, in order)."""
+    dq, dk, dv, n = [], [], [], 0
+    for keys, values in caches:
+        length, width = len(keys), len(keys[0])
+        head_dim = width // n_head
+        scale = 1.0 / math.sqrt(head_dim)  # the forward's
+        dq_d, dk_d, dv_d = ([[0.0] * width for _ in range(length)] for _ in range(3))
+        for h in range(n_head):
+            s, e = h * head_dim, (h + 1) * head_dim
+            q_h = [row[s:e] for row in q[n:n + length]]
+            k_h, v_h = [row[s:e] for row in keys], [row[s:e] for row in values]
+            dout = [row[s:e] for row in dheads[n:n + length]]
+            a = [row[h] for row in attn[n:n + length]]  # a[t]: position t's weights, t + 1 of them
+            # forward: out[t] = sum_{u <= t} a[t][u] v[u]
+            da = [[sum(map(mul, d_t, v)) for v in v_h[:t + 1]] for t, d_t in enumerate(dout)]
+            dout_cols = columns(dout)
+            for u in range(length):  # d v[u] = sum_{t >= u} a[t][u] dout[t]
+                a_u = [a[t][u] for t in range(u, length)]
+                dv_d[u][s:e] = [sum(map(mul, a_u, col[u:])) for col in dout_cols]
+            # forward: a[t] = softmax(scores[t]), so d a[t][u] / d scores[t][j] =
+            # a[t][u] (1 if u == j else 0) - a[t][u] a[t][j], and the sum over u gives
+            # dscores[t][j] = a[t][j] (da[t][j] - sum_u a[t][u] da[t][u])
+            dscores = []
+            for a_t, da_t in zip(a, da):
+                mean = sum(map(mul, a_t, da_t))
+                dscores.append([w * (g - mean) for w, g in zip(a_t, da_t)])
+            # forward: scores[t][u] = scale * q[t] . k[u]
+            k_cols, q_cols = columns(k_h), columns(q_h)
+            for t in range(length):  # d q[t] = scale sum_u dscores[t][u] k[u]
+                dq_d[t][s:e] = [scale * sum(map(mul, dscores[t], col)) for col in k_cols]
+            for u in range(length):  # d k[u] = scale sum_{t >= u} dscores[t][u] q[t]
+                ds_u = [dscores[t][u] for t in range(u, length)]
+                dk_d[u][s:e] = [scale * sum(map(mul, ds_u, col[u:])) for col in q_cols]
+        dq += dq_d
+        dk += dk_d
+        dv += dv_d
+        n += length
+    return dq, dk, dv
 
-def fused_gelu(x):  # Part 1: 0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh())
-    """GELU as one node per entry: with u = c (x + 0.044715 x^3) and t = tanh u,
-    dy/dx = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)."""
-    c, out = GELU_C, []
-    for xi in x:
-        v = xi.data
-        t = math.tanh(c * (v + 0.044715 * v * v * v))
-        grad = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
-        out.append(Value(0.5 * v * (1 + t), (xi,), (grad,)))
-    return out
+def cross_entropy_forward(logits, targets):
+    """The loss at each row of logits [N][vocab_size], -ln softmax(logits)[target] computed as
+    ln(sum_j exp(z_j)) - z_target (finite even where the probability is too small for a float),
+    and the probabilities [N][vocab_size], which the backward needs."""
+    losses, probs = [], []
+    for z, target in zip(logits, targets):
+        m = max(z)
+        exps = [math.exp(v - m) for v in z]
+        total = math.fsum(exps)
+        losses.append(math.log(total) + m - z[target])
+        probs.append([e / total for e in exps])
+    return losses, probs
 
-FUSED = SimpleNamespace(dot=fused_dot, linear=fused_linear, softmax=fused_softmax,
-                        cross_entropy=fused_cross_entropy, layernorm=fused_layernorm,
-                        gelu=fused_gelu)
+def cross_entropy_backward(probs, targets, counted):
+    """dlogits [N][vocab_size] for the mean of the losses of the rows where `counted` is true."""
+    n = counted.count(True)
+    dlogits = []
+    for p, target, c in zip(probs, targets, counted):
+        # forward: loss = ln(sum_j exp(z_j)) - z_target, so d loss / d z_j = p_j - (j == target):
+        # the probability given, less the one wanted; / n, as the loss is a mean of n of them
+        dlogits.append([(g - (j == target)) / n if c else 0.0 for j, g in enumerate(p)])
+    return dlogits
 
 # ------------------------------------------------------------------------------------------------
-# 2. The tape. backward() spends about half its time sorting the nodes into order, but a Value is
-# always made after the Values it is made from, so the order in which they were made is such an
-# order already. While `recording`, every Value made (by the fused ops, and by Value's own + and *
-# in the embedding sum, the scaled scores, the residual adds and the mean of the losses) is also
-# appended to a list, the tape (a Wengert list, after Wengert 1964), walked from its end. A node
-# left off would lose its gradient without a word, so the recording hooks Value itself.
+# The model: gpt() on floats for all positions at once, then its backward, layer by layer in
+# reverse. The names are gpt()'s, and new ones where gpt() reuses a name (x_mid, x_norm_2).
 
-@contextlib.contextmanager
-def recording():
-    """Inside `with recording() as tape:`, every Value made is also appended to `tape`, until it
-    is left in any way (Ctrl-C included). Raises RuntimeError if already recording."""
-    tape, plain_init = [], Value.__init__
-    if plain_init.__name__ != "__init__":
-        raise RuntimeError("recording() does not nest")
-    append = tape.append
+def gpt_forward(inputs, params, config, caches):
+    """The logits [N][vocab_size] at every position of `inputs` (token lists, one per
+    document), and acts, the activations gpt_backward needs. caches[d] is document d's
+    kv_cache, as in gpt() (empty_cache(config) for a new document): its positions so far come
+    first, and its keys and values are appended to."""
+    lengths = [len(tokens) for tokens in inputs]
+    starts = [len(cache[0][0]) for cache in caches]  # the positions each document has so far
+    x = encoder_forward(inputs, starts, params["wte"], params["wpe"])  # [N][n_embd]
+    acts = {"inputs": inputs, "starts": starts, "caches": caches, "layers": []}
+    for i in range(config.n_layer):
+        p = f"h.{i}."
+        layer = {"x": x}
+        x_norm, layer["mean_1"], layer["rstd_1"] = layernorm_forward(
+            x, params[p + "ln_1.weight"], params[p + "ln_1.bias"])
+        # q, k and v in one product, with wq, wk and wv stacked (as GPT-2's attn.c_attn is)
+        qkv = matmul_forward(x_norm, params[p + "attn.wq"] + params[p + "attn.wk"]
+                             + params[p + "attn.wv"])  # [N][3 n_embd]
+        C = config.n_embd
+        q = [row[:C] for row in qkv]
+        n = 0
+        for cache, length in zip(caches, lengths):  # each document's keys and values
+            keys, values = cache[i]
+            keys += [row[C:2 * C] for row in qkv[n:n + length]]
+            values += [row[2 * C:] for row in qkv[n:n + length]]
+            n += length
+        heads, attn = attention_forward(q, [cache[i] for cache in caches], lengths, config.n_head)
+        attn_out = matmul_forward(heads, params[p + "attn.wo"])
+        x_mid = add_rows(x, attn_out)  # residual add
+        x_norm_2, layer["mean_2"], layer["rstd_2"] = layernorm_forward(
+            x_mid, params[p + "ln_2.weight"], params[p + "ln_2.bias"])
+        fc = matmul_forward(x_norm_2, params[p + "mlp.fc"])  # [N][4 n_embd]
+        hidden, tanhs = gelu_forward(fc)
+        mlp_out = matmul_forward(hidden, params[p + "mlp.proj"])
+        x = add_rows(x_mid, mlp_out)  # residual add
+        layer.update(x_norm=x_norm, q=q, heads=heads, attn=attn, x_mid=x_mid,
+                     x_norm_2=x_norm_2, fc=fc, tanhs=tanhs, hidden=hidden)
+        acts["layers"].append(layer)
+    x_f, acts["mean_f"], acts["rstd_f"] = layernorm_forward(
+        x, params["ln_f.weight"], params["ln_f.bias"])
+    acts.update(x=x, x_f=x_f)
+    return matmul_forward(x_f, params["lm_head"]), acts
 
-    # Value.__init__'s lines, then the append (copied, not called: one call fewer per Value)
-    def record(self, data, children=(), local_grads=()):
-        self.data = data
-        self.grad = 0.0
-        self._children = children
-        self._local_grads = local_grads
-        append(self)
-    try:
-        Value.__init__ = record
-        yield tape
-    finally:
-        Value.__init__ = plain_init
+def gpt_backward(dlogits, acts, params, config):
+    """The gradient of the loss with respect to every parameter (a dict shaped as params), from
+    dlogits [N][vocab_size]: gpt_forward's layers (run from empty caches), undone in reverse."""
+    grads = {}
+    dx_f, grads["lm_head"] = matmul_backward(dlogits, acts["x_f"], params["lm_head"])
+    dx, grads["ln_f.weight"], grads["ln_f.bias"] = layernorm_backward(
+        dx_f, acts["x"], acts["mean_f"], acts["rstd_f"], params["ln_f.weight"])
+    for i in reversed(range(config.n_layer)):
+        p, layer = f"h.{i}.", acts["layers"][i]
+        # forward: x = x_mid + mlp_out, so both get dx
+        dhidden, grads[p + "mlp.proj"] = matmul_backward(dx, layer["hidden"],
+                                                         params[p + "mlp.proj"])
+        dfc = gelu_backward(dhidden, layer["fc"], layer["tanhs"])
+        dx_norm_2, grads[p + "mlp.fc"] = matmul_backward(dfc, layer["x_norm_2"],
+                                                         params[p + "mlp.fc"])
+        dx_mid, grads[p + "ln_2.weight"], grads[p + "ln_2.bias"] = layernorm_backward(
+            dx_norm_2, layer["x_mid"], layer["mean_2"], layer["rstd_2"], params[p + "ln_2.weight"])
+        dx = add_rows(dx, dx_mid)
+        # forward: x_mid = x + attn_out, so both get dx
+        dheads, grads[p + "attn.wo"] = matmul_backward(dx, layer["heads"], params[p + "attn.wo"])
+        caches = [cache[i] for cache in acts["caches"]]
+        dq, dk, dv = attention_backward(dheads, layer["q"], caches, layer["attn"], config.n_head)
+        dqkv = [a + b + c for a, b, c in zip(dq, dk, dv)]  # [N][3 n_embd]
+        dx_norm, dw = matmul_backward(dqkv, layer["x_norm"], params[p + "attn.wq"]
+                                      + params[p + "attn.wk"] + params[p + "attn.wv"])
+        for j, name in enumerate(("wq", "wk", "wv")):  # dw's rows: wq's, wk's, then wv's
+            grads[p + "attn." + name] = dw[j * config.n_embd:(j + 1) * config.n_embd]
+        dx_in, grads[p + "ln_1.weight"], grads[p + "ln_1.bias"] = layernorm_backward(
+            dx_norm, layer["x"], layer["mean_1"], layer["rstd_1"], params[p + "ln_1.weight"])
+        dx = add_rows(dx, dx_in)
+    grads["wte"], grads["wpe"] = encoder_backward(dx, acts["inputs"], acts["starts"],
+                                                  params["wte"], params["wpe"])
+    return {name: grads[name] for name in params}  # in params' order
 
-def backward_on_tape(root, tape):
-    """root.backward() in the order of the tape that root was made on: the same gradients, to
-    rounding (tested), if every Value between the parameters and root was made while recording."""
-    root.grad = 1.0
-    for node in reversed(tape):  # made later, handed on first: parents before their children
-        grad = node.grad
-        for child, local_grad in zip(node._children, node._local_grads):
-            child.grad += local_grad * grad
+# ------------------------------------------------------------------------------------------------
+# Training on floats: the loss and its gradients, then Adam, as Part 1's train_step, several
+# times faster.
+
+def split_targets(batch, config, after=None):
+    """For each document of `batch` (token lists), the tokens it reads and those it predicts, as
+    doc_losses' positions; for every row, whether its loss counts: all, or with `after` (a token
+    id), those from the position that reads its first one on (Part 3 checks each has one)."""
+    inputs, targets, counted = [], [], []
+    for tokens in batch:
+        n = min(config.block_size, len(tokens) - 1)
+        start = 0 if after is None else tokens.index(after)
+        inputs.append(tokens[:n])
+        targets += tokens[1:n + 1]
+        counted += [pos >= start for pos in range(n)]
+    return inputs, targets, counted
+
+def position_losses(batch, params, config, after=None):
+    """The loss (a float) at each position of `batch` (token lists) that counts: Part 1's
+    doc_losses() on floats, for a batch of documents at once; and what the backward needs."""
+    inputs, targets, counted = split_targets(batch, config, after)
+    logits, acts = gpt_forward(inputs, params, config, [empty_cache(config) for _ in inputs])
+    losses, probs = cross_entropy_forward(logits, targets)
+    return [loss for loss, c in zip(losses, counted) if c], (probs, targets, counted, acts)
+
+def loss_and_grads(batch, params, config, after=None):
+    """The mean loss of `batch` (token lists) over the positions that count, and its gradient
+    with respect to every parameter (a dict shaped as params)."""
+    losses, (probs, targets, counted, acts) = position_losses(batch, params, config, after)
+    dlogits = cross_entropy_backward(probs, targets, counted)
+    return math.fsum(losses) / len(losses), gpt_backward(dlogits, acts, params, config)
+
+def adam_floats(params, grads, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
+    """Part 1's adam_step() on the floats of params, with their grads (shaped as params): m and
+    v hold one entry per parameter, in parameters() order."""
+    correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
+    i = 0
+    for name, p in params.items():
+        for row, grad_row in zip(rows_of(p), rows_of(grads[name])):
+            for j, g in enumerate(grad_row):
+                m[i] = beta1 * m[i] + (1 - beta1) * g
+                v[i] = beta2 * v[i] + (1 - beta2) * g ** 2
+                m_hat = m[i] / correction1
+                v_hat = v[i] / correction2
+                row[j] -= lr * m_hat / (math.sqrt(v_hat) + eps)
+                i += 1
 
 def train_step_fast(state, batch, params, config, lr, after=None):
-    """Part 1's train_step with the fused ops and the tape: the same step, several times faster."""
-    with recording() as tape:
-        loss = batch_loss(batch, params, config, FUSED, after)
-    backward_on_tape(loss, tape)
+    """Part 1's train_step on floats: the same step, several times faster. params are floats
+    (as_floats); returns the loss before the update."""
+    loss, grads = loss_and_grads(batch, params, config, after)
     state["step"] += 1
-    adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
-    return loss.data
+    adam_floats(params, grads, state["adam_m"], state["adam_v"], state["step"], lr)
+    return loss
 
 # ------------------------------------------------------------------------------------------------
-# 3. No graph where no gradient is needed. gpt() only adds, multiplies and calls its ops, so given
-# the parameters as floats and ops on floats, the same code computes the same numbers (to rounding)
-# without making a single Value, about three times faster. Validation and sampling need only the
-# numbers: evaluate(val_tokens, as_floats(params), config, FLOATS) is the val loss.
+# Gradcheck. A wrong gradient might not stop training (the model can still learn, only worse).
+# A finite difference checks one with no calculus at all: nudge one parameter by +h and by -h,
+# and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to the gradient.
 
-def as_floats(params):
-    """The parameters' numbers, in the same dict of lists as `params`."""
-    return {name: [[v.data for v in row] if isinstance(row, list) else row.data for row in p]
-            for name, p in params.items()}
+def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter):
+    """The largest relative error between the gradients of the loss on `docs` (token lists)
+    and finite differences, over n parameters (drawn among those with a gradient), and how many
+    were checked. grad(docs, params, config) gives the gradients (default: loss_and_grads');
+    watch(items) wraps the loop over the parameters (to show progress, say). The difference
+    quotient's own error (about h^2/6 times the third derivative, plus rounding of the losses
+    over h) keeps it below about 1e-6 at this h: errors that small mean they are right."""
+    grads = grad(docs, params, config) if grad else loss_and_grads(docs, params, config)[1]
+    where = [(row, j, g) for name, p in params.items()
+             for row, grad_row in zip(rows_of(p), rows_of(grads[name]))
+             for j, g in enumerate(grad_row) if g]
 
-def float_linear(x, w):
-    return [float_dot(row, x) for row in w]
-
-def float_layernorm(x, weight, bias, eps=1e-5):
-    mu, r = mean_rstd(x, eps)
-    return [w * (xi - mu) * r + b for xi, w, b in zip(x, weight, bias)]
-
-def float_gelu(x):
-    return [0.5 * v * (1 + math.tanh(GELU_C * (v + 0.044715 * v * v * v))) for v in x]
-
-FLOATS = SimpleNamespace(dot=float_dot, linear=float_linear, softmax=float_softmax,
-                         cross_entropy=float_cross_entropy, layernorm=float_layernorm,
-                         gelu=float_gelu)
-
-# ------------------------------------------------------------------------------------------------
-# 4. Gradcheck. A wrong local gradient in the fused ops might not stop training (the model can still
-# learn, only worse). A finite difference checks them with no calculus at all: nudge one parameter
-# by +h and by -h, and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to the gradient
-# that backpropagation gave.
-
-def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
-    """The largest relative error between backpropagated gradients and finite differences over
-    n parameters (drawn among those with a gradient) of the loss on `docs` (token lists), and
-    how many were checked; watch(items) wraps the loop over them (to show progress, say). The
-    difference quotient's own error (about h^2 times the third derivative, plus rounding of the
-    losses over h) keeps it near 1e-7 to 1e-6 at this h: errors that small mean they are right."""
-    with recording() as tape:  # backpropagate as training does: with the sort, or the tape
-        loss = batch_loss(docs, params, config, ops)
-    loss.backward() if ops is PLAIN else backward_on_tape(loss, tape)
-    worst, with_grad = 0.0, [p for p in parameters(params) if p.grad]
-    checked = rng.sample(with_grad, min(n, len(with_grad)))
-    for p in watch(checked):
-        old = p.data
-        p.data = old + h
-        up = batch_loss(docs, params, config, ops).data
-        p.data = old - h
-        down = batch_loss(docs, params, config, ops).data
-        p.data = old
+    def loss():
+        losses = position_losses(docs, params, config)[0]
+        return math.fsum(losses) / len(losses)
+    checked, worst = rng.sample(where, min(n, len(where))), 0.0
+    for row, j, g in watch(checked):
+        old = row[j]
+        row[j] = old + h
+        up = loss()
+        row[j] = old - h
+        down = loss()
+        row[j] = old
         numeric = (up - down) / (2 * h)
-        worst = max(worst, abs(p.grad - numeric) / max(abs(p.grad), abs(numeric), 1e-8))
-    for p in parameters(params):
-        p.grad = 0.0
+        worst = max(worst, abs(g - numeric) / max(abs(g), abs(numeric), 1e-8))
     return worst, len(checked)
 
 # ================================================================================================
@@ -698,6 +836,7 @@ def gradcheck(params, config, ops, docs, rng, n=20, h=1e-5, watch=iter):
 # where every bad input gets a clear one-line message.
 # ================================================================================================
 import argparse
+import contextlib
 import errno
 import gc
 import glob
@@ -711,13 +850,17 @@ import sys
 import threading
 import time
 from collections import Counter
+from types import SimpleNamespace
 
 # ------------------------------------------------------------------------------------------------
 # Limits. Every number here is a Python object, so a model of 10 million parameters would need
 # gigabytes and days. Sizes are checked before anything is made, and files are read up to a cap.
-MAX_PARAMS = 1_000_000  # about 150 MB, with Adam's running averages
-MAX_EDGES = {"fused": 25_000_000, "plain": 10_000_000}  # per step: at most 750 MB, 1.4 GB plain
-BYTES = {"param": 150, "fused": 30, "plain": 140}  # measured, per parameter and per graph edge
+# The estimates are from above, and simple enough to check by hand; the tests check them against
+# the memory and the work they bound.
+MAX_PARAMS = 1_000_000  # about 130 MB, with the gradients and Adam's running averages
+MAX_STEP_BYTES = 1_000_000_000  # a training step's activations and their gradients
+MAX_PLAIN_EDGES = 10_000_000  # a --plain training step's graph: at most 1.4 GB
+MAX_EVAL_WORK = 3_000_000_000  # the final validation's (see eval_work): a minute or two
 SIZES = ("n_layer", "n_head", "n_embd", "block_size")  # the sizes flags and checkpoints give
 MAX_INPUT_BYTES = 50_000_000  # 7 million names; each document costs about 90 bytes of memory
 MAX_HISTORY = 100_000  # the train and val losses a checkpoint keeps: the last ones
@@ -732,16 +875,36 @@ def n_params(config):
     e, v = config.n_embd, config.vocab_size
     return 2 * v * e + config.block_size * e + config.n_layer * (4 * e + 12 * e * e) + 2 * e
 
-def step_edges(config, batch_size, plain=False):
-    """From above, the edges (local gradients) of one training step's graph: batch_size
-    documents of T = block_size positions. At every position a fused node links each weight to
-    the input it meets, 2 edges per parameter; we count 3, to cover LayerNorm, GELU and the
-    adds. Attention adds, per layer and position, at most T positions looked at, each costing
-    at most 6 n_embd + n_head T (scores, weighted sums, softmax). The plain ops make at most 3
-    times as many edges (tested, with graph_size)."""
+def step_bytes(config, batch_size):
+    """From above, the memory of one training step of Part 2 on batch_size documents of
+    T = block_size positions. Per position and layer, at most 26 n_embd activations and
+    gradients and n_head T attention weights, in 24 + 2 n_head lists; per position, 20 n_embd +
+    3 vocab_size more (the embeddings, ln_f, the logits and their gradients), in 8 lists. A
+    float in a list takes 40 bytes, a list 100 more; the parameters' gradients, and 100 KB."""
     e, h, T = config.n_embd, config.n_head, config.block_size
-    per_position = 3 * n_params(config) + config.n_layer * T * (6 * e + h * T)
-    return batch_size * T * per_position * (3 if plain else 1)
+    floats = config.n_layer * (26 * e + h * T) + 20 * e + 3 * config.vocab_size
+    lists = config.n_layer * (24 + 2 * h) + 8
+    return batch_size * T * (40 * floats + 100 * lists) + 40 * n_params(config) + 100_000
+
+def plain_edges(config, batch_size):
+    """From above, the edges (local gradients) of one --plain training step's graph: batch_size
+    documents of T = block_size positions. At every position each weight meets an input: a
+    product and a sum, at most 9 edges per parameter, with LayerNorm, GELU and the adds.
+    Attention adds, per layer and position, at most T positions looked at, each costing at most
+    18 n_embd + 3 n_head T (scores, weighted sums, softmax). (Tested against the real graph.)"""
+    e, h, T = config.n_embd, config.n_head, config.block_size
+    return batch_size * T * (9 * n_params(config) + config.n_layer * T * (18 * e + 3 * h * T))
+
+def eval_work(config, n_docs):
+    """From above, the work of Part 2's forward pass over n_docs documents of block_size
+    positions (the final validation), in multiply-adds. Per position, each weight of a matrix
+    is one (n_layer 12 n_embd^2 + vocab_size n_embd), attention at most 2 block_size n_embd per
+    layer, and the loss vocab_size; and each of the dot products that compute them, n_layer
+    (10 n_embd + n_head block_size) + vocab_size, costs about 32 more: a call's price."""
+    e, T, v = config.n_embd, config.block_size, config.vocab_size
+    macs = config.n_layer * (12 * e * e + 2 * T * e) + v * e + v
+    dots = config.n_layer * (10 * e + config.n_head * T) + v
+    return n_docs * T * (macs + 32 * dots)
 
 def check_config(config, batch_size=1, plain=False,
                  lower="--n-embd, --n-layer, --block-size or --batch-size"):
@@ -751,16 +914,22 @@ def check_config(config, batch_size=1, plain=False,
     if config.n_embd % config.n_head:
         raise ValueError(f"--n-embd ({config.n_embd}) must be divisible by "
                          f"--n-head ({config.n_head})")
-    n, edges = n_params(config), step_edges(config, batch_size, plain)
-    kind = "plain" if plain else "fused"
-    if n > MAX_PARAMS or edges > MAX_EDGES[kind]:
-        fixes = ", or ".join([f"lower {lower}"] * bool(lower) + ["drop --plain"] * plain)
-        raise ValueError(
-            f"this model ({n:,} parameters) would build up to {edges:,} graph edges per training "
-            f"step (batch {batch_size:,}, block_size {config.block_size:,}): up to about "
-            f"{(n * BYTES['param'] + edges * BYTES[kind]) / 1e9:,.1f} GB of memory. microgpt "
-            f"allows {MAX_PARAMS:,} parameters and {MAX_EDGES[kind]:,} edges per step"
-            f"{' with --plain' * plain}" + (f": {fixes}" if fixes else ""))
+    n, edges, memory = n_params(config), plain_edges(config, batch_size), step_bytes(config,
+                                                                                     batch_size)
+    fixes = ", or ".join([f"lower {lower}"] * bool(lower) + ["drop --plain"] * plain)
+    fixes = f": {fixes}" if fixes else ""
+    step = (f"a training step of this model ({n:,} parameters, batch {batch_size:,}, "
+            f"block_size {config.block_size:,})")
+    if n > MAX_PARAMS:
+        raise ValueError(f"this model would have {n:,} parameters; microgpt allows "
+                         f"{MAX_PARAMS:,}{fixes}")
+    if plain and edges > MAX_PLAIN_EDGES:
+        raise ValueError(f"with --plain, {step} would build up to {edges:,} graph edges: up to "
+                         f"{edges * 140 / 1e9:,.1f} GB of memory; microgpt allows "
+                         f"{MAX_PLAIN_EDGES:,}{fixes}")
+    if memory > MAX_STEP_BYTES:
+        raise ValueError(f"{step} would need up to {memory / 1e9:,.1f} GB of memory; microgpt "
+                         f"allows {MAX_STEP_BYTES / 1e9:,.1f} GB{fixes}")
 
 # ------------------------------------------------------------------------------------------------
 # Checkpoints: the model and everything needed to resume training, as JSON. Python writes each float
@@ -793,7 +962,7 @@ def save_checkpoint(path, params, config, chars, state, last=None):
     writes (training diverged)."""
     history = {k: losses[-MAX_HISTORY:] for k, losses in state["history"].items()}
     ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
-            "chars": "".join(chars), "params": as_floats(params), **state, "history": history}
+            "chars": "".join(chars), "params": params, **state, "history": history}
     try:
         from_checkpoint(ckpt)  # what saving writes, loading accepts
     except ValueError as e:
@@ -924,15 +1093,14 @@ def from_checkpoint(ckpt):
                  for k in SIZES}
         config = GPTConfig(len(chars) + 1, **sizes)
         check_config(config, lower=None)
-        params, n = init_params(config, random.Random(0)), n_params(config)
-        rules = {"params": (as_floats(params), -10 ** 6, 10 ** 6),  # (template, low, high)
+        template, n = as_floats(init_params(config, random.Random(0))), n_params(config)
+        rules = {"params": (template, -10 ** 6, 10 ** 6),  # (template, low, high)
                  "adam_m": ([0.0] * n, -math.inf, math.inf), "adam_v": ([0.0] * n, 0, math.inf),
                  "seed": (0, -2 ** 63, 2 ** 63 - 1), "step": (0, 0, 10 ** 12),
                  "position": (0, 0, 10 ** 18)}
         state = {k: shaped(get(k), template, k, low, high)
                  for k, (template, low, high) in rules.items()}
-        for value, x in zip(parameters(params), parameters(state.pop("params"))):
-            value.data = x
+        params = state.pop("params")
         after = state["loss_after"] = ckpt.get("loss_after")  # optional: absent counts all
         if after is not None and after not in list(chars):
             raise ValueError("loss_after must be null or one of the checkpoint's chars")
@@ -963,19 +1131,20 @@ def status(text, show):
         print("\r" + text.ljust(24) + "\r", end="", flush=True)
 
 def progress(items, what, show):
-    """Yield the items of the list `items` under the status line "what 340/1000", kept up to
-    date at most ten times a second and erased at the end."""
-    last = 0.0
+    """Yield the items of the list `items` under the status line "what 340/1000, 0:12 left",
+    kept up to date at most ten times a second and erased at the end."""
+    start, last = time.time(), 0.0
     for i, item in enumerate(items):
         if time.time() - last > 0.1:
-            status(f"{what} {i}/{len(items)}", show)
+            left = (time.time() - start) / i * (len(items) - i) if i else 0
+            status(f"{what} {i}/{len(items)}" + f", {clock(left)} left" * bool(i), show)
             last = time.time()
         yield item
     status("", show)
 
 # ------------------------------------------------------------------------------------------------
-# The training loop: Part 2's train_step_fast (Part 1's train_step with --plain), repeated, with
-# progress lines, a validation loss every so often (saved to the checkpoint then), and a stop
+# The training loop: Part 2's train_step_fast (with --plain, Part 1's step on Values), repeated,
+# with progress lines, a validation loss every so often (saved to the checkpoint then), and a stop
 # between two steps on Ctrl-C (SIGINT), a job scheduler's SIGTERM or a closed terminal's SIGHUP.
 STOP_SIGNALS = [getattr(signal, s) for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
 
@@ -986,23 +1155,51 @@ def clock(seconds):
         return f"{minutes}:{seconds:02d}"
     return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
 
-def numbers_and_ops(params, plain):
-    """What validation, sampling and explain compute with: PLAIN with --plain, else FLOATS."""
-    return (params, PLAIN) if plain else (as_floats(params), FLOATS)
+def as_floats(params, field="data"):
+    """The numbers of Part 1's params (Values) in the same dict of lists: their data, or with
+    field="grad" their gradients."""
+    return {name: [[getattr(v, field) for v in row] if isinstance(row, list)
+                   else getattr(row, field) for row in p] for name, p in params.items()}
+
+def as_values(params):
+    """Part 1's params (Values) holding the floats of `params`: as_floats, undone."""
+    return {name: [[Value(x) for x in row] if isinstance(row, list) else Value(row) for row in p]
+            for name, p in params.items()}
+
+def plain_step(state, batch, values, config, lr, after=None):
+    """Part 1's train_step on `values` (Part 1's params), with the loss counted only from the
+    position that reads `after` (a token id) on, if given, as --loss-after asks."""
+    losses = [loss for tokens in batch for loss in
+              doc_losses(tokens, values, config)[0 if after is None else tokens.index(after):]]
+    loss = sum(losses) / len(losses)
+    loss.backward()
+    state["step"] += 1
+    adam_step(parameters(values), state["adam_m"], state["adam_v"], state["step"], lr)
+    return loss.data
+
+def plain_grads(docs, params, config):
+    """The gradients of the loss on `docs` by Part 1's autograd (for --gradcheck --plain)."""
+    values = as_values(params)
+    batch_loss(docs, values, config).backward()
+    return as_floats(values, "grad")
 
 def validate(params, config, val_tokens, args):
-    """The val loss (nats per token; NaN with no val_tokens), with a status line meanwhile."""
+    """The val loss (nats per token; NaN with no val_tokens), batch_size documents at a time,
+    with a status line meanwhile."""
     if not val_tokens:
         return math.nan
-    numbers, ops = numbers_and_ops(params, args.plain)
-    return evaluate(progress(val_tokens, "val", args.progress), numbers, config, ops, args.after)
+    batches = [val_tokens[i:i + args.batch_size] for i in range(0, len(val_tokens),
+                                                                args.batch_size)]
+    losses = [loss for batch in progress(batches, "val", args.progress)
+              for loss in position_losses(batch, params, config, args.after)[0]]
+    return math.fsum(losses) / len(losses)
 
 def train(params, config, chars, train_docs, val_tokens, state, args, save):
     """Train `params` and `state` in place up to args.max_steps on train_docs (strings, tokenized as
     batches draw them), adding each loss to state["history"] and calling save(state) at each
     validation and at the end. A signal (main() adds it to args.stop) or a failed print stops it
     after the step it came in. Raises FloatingPointError if the loss is NaN or infinite."""
-    step_fn = train_step if args.plain else train_step_fast  # Part 1's, or Part 2's
+    values = as_values(params) if args.plain else None  # --plain: Part 1's Values train
     args.training = True  # a signal now only ends the loop (see main)
     try:
         first, started, t0, tokens = state["step"], time.time(), time.time(), 0
@@ -1012,11 +1209,15 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
             docs = get_batch(train_docs, state["position"], args.batch_size)
             batch = [tokenize(doc, chars) for doc in docs]
-            tokens += sum(min(config.block_size, len(t) - 1) for t in batch)  # positions read
+            tokens += len(split_targets(batch, config)[1])  # positions read
             lr = lr_at(step - 1, args.max_steps, args.learning_rate)
             try:
-                loss = step_fn(state, batch, params, config, lr, after=args.after)
-            except (ArithmeticError, ValueError):  # a float overflowed, or ln 0 (plain ops)
+                if args.plain:
+                    loss = plain_step(state, batch, values, config, lr, args.after)
+                    params.update(as_floats(values))  # what the rest of the tool reads
+                else:
+                    loss = train_step_fast(state, batch, params, config, lr, args.after)
+            except (ArithmeticError, ValueError):  # a float overflowed, or ln 0
                 loss = math.inf
             if not math.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss} at step {step}; try a "
@@ -1058,7 +1259,7 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
 # Looking inside: what the model predicts at each position and where its heads look, what simpler
 # models score on the same data, and how the loss fell.
 
-def explain(text, params, config, chars, ops, after=None):
+def explain(text, params, config, chars, after=None):
     """What the model makes of BOS + text: one dict per position pos (len(text) + 1 of them),
     with "read" (the token id read there), "next" (the one that comes next), "probs" (vocab_size
     floats, the probability of each next token), "attn" ([n_layer][n_head][pos + 1] attention
@@ -1066,24 +1267,37 @@ def explain(text, params, config, chars, ops, after=None):
     where it counts none, before `after`). Raises ValueError if text has characters outside
     `chars` or is longer than block_size - 1."""
     check_text("--explain", text, chars, config.block_size - 1)
-
-    def softmax(scores):  # gpt() calls softmax in attention only: keep what each head returns
-        weights = ops.softmax(scores)
-        attn.append([float(w) for w in weights])
-        return weights
-    looking = SimpleNamespace(**{**vars(ops), "softmax": softmax})
-    tokens, kv_cache, rows = tokenize(text, chars), empty_cache(config), []
+    tokens = tokenize(text, chars)
+    logits, acts = gpt_forward([tokens[:-1]], params, config, [empty_cache(config)])
     start = 0 if after is None else tokens.index(after)
-    for pos in range(len(tokens) - 1):
-        attn = []  # each head's weights, layer by layer
-        logits = gpt(tokens[pos], pos, kv_cache, params, config, looking)
-        rows.append({"read": tokens[pos], "next": tokens[pos + 1],
-                     "probs": [float(p) for p in ops.softmax(logits)],
-                     "attn": [attn[i:i + config.n_head]  # [n_layer][n_head][pos + 1]
-                              for i in range(0, len(attn), config.n_head)],
-                     "surprise": float(ops.cross_entropy(logits, tokens[pos + 1]))
-                     if pos >= start else None})
-    return rows
+    losses, probs = cross_entropy_forward(logits, tokens[1:])
+    return [{"read": tokens[pos], "next": tokens[pos + 1], "probs": probs[pos],
+             "attn": [layer["attn"][pos] for layer in acts["layers"]],
+             "surprise": losses[pos] if pos >= start else None} for pos in range(len(logits))]
+
+def generate(params, config, chars, rng, temperature=1.0, top_k=None, prompt=""):
+    """Part 1's sample() on floats, with what the tool adds: a new document (a string) starting
+    with `prompt` (of characters in chars), drawn with the random.Random `rng`. Logits are
+    divided by `temperature`; 0 takes the likeliest token (greedy). top_k keeps the k likeliest
+    tokens. The model reads one position at a time, its keys and values kept in a kv cache."""
+    bos = len(chars)
+    tokens, kv_cache = [bos] + encode(prompt, chars), empty_cache(config)
+    for pos in range(config.block_size):
+        logits = gpt_forward([[tokens[pos]]], params, config, [kv_cache])[0][0]
+        if pos + 1 < len(tokens):  # still reading the prompt
+            continue
+        if top_k:  # every logit below the k-th highest gets probability 0
+            kth = sorted(logits, reverse=True)[min(top_k, len(logits)) - 1]
+            logits = [z if z >= kth else -math.inf for z in logits]
+        if temperature == 0:
+            token = logits.index(max(logits))
+        else:
+            probs = softmax_floats([z / temperature for z in logits])
+            token = rng.choices(range(len(probs)), weights=probs)[0]
+        if token == bos:
+            break
+        tokens.append(token)
+    return "".join(chars[i] for i in tokens[1:])
 
 def glyph(token, chars):
     """A token as one visible character: BOS as ⏎ (read first, it starts the document; as the
@@ -1143,7 +1357,7 @@ def bigram_loss(train_tokens, val_tokens, vocab_size, block_size, after=None):
     losses = [math.log((totals[a] + vocab_size) / (pairs[a, b] + 1)) for t in val_tokens
               for pos, (a, b) in enumerate(zip(t, t[1:block_size + 1]))
               if after is None or pos >= t.index(after)]
-    return sum(losses) / len(losses) if losses else math.nan
+    return math.fsum(losses) / len(losses) if losses else math.nan
 
 def loss_chart(history, steps, rows=9, cols=60):
     """The loss curve in at most rows + 3 lines of at most cols + 7 characters: the train loss of
@@ -1201,7 +1415,8 @@ def build_parser():
     arg("--sample-only", action="store_true", help="only sample from the checkpoint in --out")
     arg("--gradcheck", action="store_true", help="check backprop by finite differences, and stop")
     arg("--explain", metavar="TEXT", help="show what the model predicts at each character of TEXT")
-    arg("--plain", action="store_true", help="use only Part 1's plain ops (same numbers, slower)")
+    arg("--plain", action="store_true", help="train with Part 1's code (the same numbers, about "
+        "18 times slower)")
     # one line on stderr, no usage block: the message says what to fix
     parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
     return parser
@@ -1318,7 +1533,7 @@ def prepare(args):
         config = GPTConfig(len(chars) + 1, min(args.block_size or longest, longest),
                            args.n_layer, args.n_head, args.n_embd)
         check_config(config, batch, args.plain)  # before anything big is made
-        params = init_params(config, random.Random(args.seed))
+        params = as_floats(init_params(config, random.Random(args.seed)))
         args.out_id = None  # a file found there when saving was written by another process
         state = {**init_state(params), "seed": args.seed, "position": 0,
                  "loss_after": args.loss_after, "history": {"train": [], "val": []}}
@@ -1329,10 +1544,17 @@ def prepare(args):
     if after is not None and args.explain is not None and after not in args.explain:
         raise ValueError(f"--explain needs a {after!r}: the model's loss counts only after it")
     if after is not None and not args.sample_only:
-        lacking = sum(after not in d[:config.block_size - 1] for d in docs)
+        lacking = len([d for d in docs if after not in d[:config.block_size - 1]])
         if lacking:
             raise ValueError(f"--loss-after {after!r}: {lacking:,} documents have no {after!r} "
                              f"before block_size cuts them, and would count no loss")
+    n_val, work = min(1000, len(docs) // 10), eval_work(config, min(1000, len(docs) // 10))
+    if work > MAX_EVAL_WORK and not (args.sample_only or args.gradcheck):
+        raise ValueError(f"validating this model ({n_params(config):,} parameters, vocab_size "
+                         f"{config.vocab_size:,}) on its {n_val:,} held-out documents would take "
+                         f"up to {work:,} multiply-adds; microgpt allows {MAX_EVAL_WORK:,}"
+                         + ("" if args.resume else ": lower --n-embd or --n-layer, or train "
+                                                      "on text of fewer distinct characters"))
     if args.out and not (args.sample_only or args.gradcheck):
         check_writable(args.out, config, args.max_steps)
     return docs, params, config, chars, state
@@ -1348,7 +1570,7 @@ def run(args):
     if (args.block_size or 0) > config.block_size and not (args.sample_only or args.resume):
         print(f"block_size {args.block_size:,} is more than the longest document needs: "
               f"using {config.block_size}")
-    cut = sum(len(d) >= config.block_size for d in docs)
+    cut = len([d for d in docs if len(d) >= config.block_size])
     if cut:
         print(f"block_size {config.block_size}: {cut} documents longer than "
               f"{config.block_size - 1} characters are cut")
@@ -1360,9 +1582,8 @@ def run(args):
         print(f"loss: counted only after the first {state['loss_after']!r} of each document")
     if args.gradcheck:
         try:
-            err, n = gradcheck(params, config, PLAIN if args.plain else FUSED,
-                               [tokenize(d, chars) for d in train_docs[:4]],
-                               random.Random(args.seed),
+            err, n = gradcheck(params, config, [tokenize(d, chars) for d in train_docs[:4]],
+                               random.Random(args.seed), plain_grads if args.plain else None,
                                watch=lambda items: progress(items, "gradcheck", args.progress))
         except (ArithmeticError, ValueError):  # ln 0, or an overflow: the model's numbers
             raise ValueError("the model's probabilities underflow or overflow, so there is no "
@@ -1370,14 +1591,6 @@ def run(args):
         print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
         return model
     if not args.sample_only:
-        tokens = tokenize(train_docs[0], chars)
-        n = min(config.block_size, len(tokens) - 1)  # the positions of one document
-        if step_edges(config, 1, plain=True) <= MAX_EDGES["plain"] // 5:  # quick to build and count
-            with contextlib.suppress(ArithmeticError, ValueError):  # (ln 0: a diverged model's)
-                (pn, pe), (fn, fe) = (graph_size(batch_loss([tokens], params, config, o))
-                                      for o in (PLAIN, FUSED))
-                print(f"graph per token: plain {pn / n:,.0f} nodes, {pe / n:,.0f} edges; "
-                      f"fused {fn / n:,.0f} nodes, {fe / n:,.0f} edges")
         counted = (tokenize(d, chars) for d in train_docs[:100_000])  # a sample, on big files
         baselines = {"uniform guessing": math.log(config.vocab_size), "bigram counts":
                      bigram_loss(counted, val_tokens, config.vocab_size, config.block_size,
@@ -1411,9 +1624,8 @@ def run(args):
             else " (the file has too few documents to hold any out)"))
         if history["train"]:
             print("\n".join(loss_chart(history, step)))
-    numbers, ops = numbers_and_ops(params, args.plain)
     rng = random.Random(args.seed)
-    samples = [sample(numbers, config, chars, rng, args.temperature, args.top_k, args.prompt, ops)
+    samples = [generate(params, config, chars, rng, args.temperature, args.top_k, args.prompt)
                for _ in progress(range(args.num_samples), "sample", args.progress)]
     seen = {s: "new" for s in samples}  # then marked by one pass over the data, not a dict of it
     for name, group in (("train", train_docs), ("val", val_docs)):
@@ -1425,7 +1637,7 @@ def run(args):
     for s in samples:
         print(f"{visible(s):<{width}}  {seen[s]}")
     if args.explain is not None:
-        print_explain(explain(args.explain, numbers, config, chars, ops, args.after), chars)
+        print_explain(explain(args.explain, params, config, chars, args.after), chars)
     return model
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 import contextlib
 import io
 import json
+import math
 import os
 import pty
 import signal
@@ -126,6 +127,20 @@ class CliTest(unittest.TestCase):
                 with open(parts, encoding="utf-8") as f:
                     self.assertEqual(json.load(f), uninterrupted)
 
+    def test_a_checkpoint_of_either_mode_resumes_in_the_other_to_the_same_end(self):
+        # Adam's moments are kept in parameters() order by both, so --plain and the default
+        # continue each other's checkpoints: the val loss and the samples come out the same
+        flags = ["-i", self.data, "--eval-every", 100, *TINY]
+        ends = []
+        for first, then in (([], ["--plain"]), (["--plain"], []), ([], [])):
+            out = os.path.join(self.dir, f"either{len(first)}{len(then)}.json")
+            self.assertEqual(run(*flags, "--max-steps", 6, "-o", out, *first).returncode, 0)
+            r = run(*flags, "--max-steps", 12, "-o", out, "--resume", *then)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            ends.append((r.stdout.split("step 12: val loss ")[1].split()[0], self.samples(r.stdout)))
+        self.assertEqual(ends[0], ends[2])
+        self.assertEqual(ends[1], ends[2])
+
     def test_a_loss_after_a_character_is_kept_in_the_checkpoint_and_resumes_exactly(self):
         sums = self.path("sums.txt", "".join(f"{a}+{b}={a + b}\n" for a in range(15)
                                              for b in range(15)))
@@ -137,9 +152,9 @@ class CliTest(unittest.TestCase):
         params, config, chars, state = microgpt.load_checkpoint(whole)
         self.assertEqual(state["loss_after"], "=")
         _, val_docs = microgpt.split_docs(microgpt.load_docs(sums), state["seed"])
-        val = microgpt.evaluate([microgpt.tokenize(d, chars) for d in val_docs],
-                                microgpt.as_floats(params), config, microgpt.FLOATS,
-                                chars.index("="))
+        losses = microgpt.position_losses([microgpt.tokenize(d, chars) for d in val_docs],
+                                          params, config, chars.index("="))[0]
+        val = math.fsum(losses) / len(losses)
         self.assertEqual(state["history"]["val"][-1], [120, val])  # the same positions count
         self.assertIn(f"step 120: val loss {val:.4f}", r.stdout)
         self.assertIn("over 3 predictions", r.stdout)  # explain: 1, 5 and the closing BOS

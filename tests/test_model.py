@@ -10,7 +10,6 @@ import tempfile
 import unittest
 
 import microgpt
-from microgpt import FUSED, PLAIN
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["emma", "olivia", "ava", "mia", "noah", "liam", "amelia", "leo", "eva", "ella"]
@@ -55,6 +54,10 @@ class DataTest(unittest.TestCase):
             self.assertEqual(microgpt.load_docs(path), ["anna", "bob", "cara"])
 
 
+def floats(params):
+    return microgpt.as_floats(params)
+
+
 class ModelTest(unittest.TestCase):
     def test_parameter_names_and_shapes(self):
         params, config, _, _ = tiny(n_layer=2)
@@ -68,59 +71,66 @@ class ModelTest(unittest.TestCase):
     def test_a_document_of_length_l_gives_l_plus_1_positions(self):
         params, config, _, tokens = tiny()
         for t in tokens:
-            self.assertEqual(len(microgpt.doc_losses(t, params, config, FUSED)), len(t) - 1)
+            self.assertEqual(len(microgpt.doc_losses(t, params, config)), len(t) - 1)
+        self.assertEqual(len(microgpt.position_losses(tokens, floats(params), config)[0]),
+                         sum(len(t) - 1 for t in tokens))
 
     def test_loss_at_initialization_is_close_to_ln_vocab_size(self):
         params, config, _, tokens = tiny()
-        loss = microgpt.batch_loss(tokens, params, config, FUSED).data
+        loss = microgpt.loss_and_grads(tokens, floats(params), config)[0]
         self.assertAlmostEqual(loss, math.log(config.vocab_size), delta=0.15)
 
     def test_attention_is_causal(self):
-        # the logits at position 1 must not depend on what comes after it
+        # the logits at position 1 must not depend on what comes after it, in Part 1 and 2
         params, config, _, _ = tiny()
         a, b = [[0, 1, 2, 3], [0, 1, 5, 6]]
-        logits = []
-        for seq in (a, b):
-            cache = microgpt.empty_cache(config)
-            logits.append([[z.data for z in microgpt.gpt(t, p, cache, params, config, FUSED)]
-                           for p, t in enumerate(seq)])
-        self.assertEqual(logits[0][:2], logits[1][:2])
-        self.assertNotEqual(logits[0][2], logits[1][2])
+        for model in ("gpt", "gpt_forward"):
+            logits = []
+            for seq in (a, b):
+                cache = microgpt.empty_cache(config)
+                if model == "gpt":
+                    logits.append([[z.data for z in microgpt.gpt(t, p, cache, params, config)]
+                                   for p, t in enumerate(seq)])
+                else:
+                    logits.append(microgpt.gpt_forward([seq], floats(params), config, [cache])[0])
+            self.assertEqual(logits[0][:2], logits[1][:2])
+            self.assertNotEqual(logits[0][2], logits[1][2])
 
-    def test_model_gradient_matches_finite_differences(self):
-        params, config, _, tokens = tiny(n_layer=2)
-        batch = tokens[:3]
-        loss = microgpt.batch_loss(batch, params, config, FUSED)
+    def assertSameLossAndGradients(self, batch, config, after=None, seed=0):
+        """Part 2's loss and every gradient equal Part 1's autograd, within 1e-12 of
+        max(1, |a|, |b|)."""
+        params = microgpt.init_params(config, random.Random(seed))
+        losses = [loss for t in batch for loss in microgpt.doc_losses(t, params, config)
+                  [0 if after is None else t.index(after):]]
+        loss = sum(losses) / len(losses)
         loss.backward()
-        flat = microgpt.parameters(params)
-        rng = random.Random(0)
-        h = 1e-5
-        for p in rng.sample(flat, 40):
-            analytic = p.grad
-            p.data += h
-            up = microgpt.batch_loss(batch, params, config, FUSED).data
-            p.data -= 2 * h
-            down = microgpt.batch_loss(batch, params, config, FUSED).data
-            p.data += h
-            numeric = (up - down) / (2 * h)
-            self.assertAlmostEqual(analytic, numeric, delta=1e-6 + 1e-4 * abs(numeric))
-
-    def test_plain_and_fused_models_give_the_same_loss_and_gradients(self):
-        # the same model, plain then fused then plain again: nothing of one leaks into the other
-        params, config, _, tokens = tiny(n_layer=2)
-        flat = microgpt.parameters(params)
-        results = []
-        for ops in (PLAIN, FUSED, PLAIN):
-            loss = microgpt.batch_loss(tokens[:4], params, config, ops)
-            loss.backward()
-            results.append([loss.data] + [p.grad for p in flat])
-            for p in flat:
-                p.grad = 0.0
-        n_embeddings = len(microgpt.parameters({k: params[k] for k in ("wte", "wpe")}))
-        self.assertTrue(all(results[1][1 + n_embeddings:]))  # every block weight has a gradient
-        self.assertEqual(results[0], results[2])
-        for a, b in zip(results[0], results[1]):
+        part_1 = [loss.data] + [p.grad for p in microgpt.parameters(params)]
+        loss, grads = microgpt.loss_and_grads(batch, floats(params), config, after)
+        part_2 = [loss] + microgpt.parameters(grads)
+        self.assertEqual(len(part_1), len(part_2))
+        for a, b in zip(part_1, part_2):
             self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+        return part_2
+
+    def test_backprop_by_hand_gives_part_1s_loss_and_gradients(self):
+        names = ["emma", "olivia", "ava", "mia", "noah", "isabella", "x"]
+        chars = sorted(set("".join(names)))
+        tokens = [microgpt.tokenize(d, chars) for d in names]
+        v = len(chars) + 1
+        shapes = {
+            "the default size": (microgpt.GPTConfig(v, 16), tokens[:4]),
+            "2 layers": (microgpt.GPTConfig(v, 16, n_layer=2, n_head=2, n_embd=8), tokens[:3]),
+            "1 head": (microgpt.GPTConfig(v, 16, n_head=1, n_embd=6), tokens[:2]),
+            "3 heads": (microgpt.GPTConfig(v, 16, n_head=3, n_embd=9), tokens[:2]),
+            "a one-character document": (microgpt.GPTConfig(v, 16, n_embd=8), [tokens[6]]),
+            "a document cut at block_size": (microgpt.GPTConfig(v, 5, n_embd=8), [tokens[5]]),
+            "documents of different lengths": (microgpt.GPTConfig(v, 16, n_embd=8), tokens),
+        }
+        for name, (config, batch) in shapes.items():
+            with self.subTest(name):
+                grads = self.assertSameLossAndGradients(batch, config)
+                n_embeddings = v * config.n_embd + config.block_size * config.n_embd
+                self.assertTrue(all(grads[1 + n_embeddings:]))  # every weight of the blocks
 
     def test_a_loss_after_a_token_is_the_mean_over_the_positions_from_it_on(self):
         params, config, chars, tokens = tiny(n_layer=2)
@@ -129,92 +139,60 @@ class ModelTest(unittest.TestCase):
         everything = [[x.data for x in microgpt.doc_losses(t, params, config)] for t in batch]
         counted = [x for t, xs in zip(batch, everything) for x in xs[t.index(after):]]
         self.assertEqual(len(counted), 3 + 3 + 1 + 5)  # from the m on, BOS last
-        flat = microgpt.parameters(params)
-        results = []
-        for ops in (PLAIN, FUSED):  # the same loss and gradients from plain and fused ops
-            loss = microgpt.batch_loss(batch, params, config, ops, after)
-            loss.backward()
-            results.append([loss.data] + [p.grad for p in flat])
-            for p in flat:
-                p.grad = 0.0
-        self.assertAlmostEqual(results[0][0], sum(counted) / len(counted), delta=1e-12)
-        self.assertNotAlmostEqual(results[0][0], microgpt.batch_loss(batch, params, config).data)
-        for a, b in zip(*results):
-            self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+        loss = microgpt.loss_and_grads(batch, floats(params), config, after)[0]
+        self.assertAlmostEqual(loss, sum(counted) / len(counted), delta=1e-12)
+        self.assertNotAlmostEqual(loss, microgpt.batch_loss(batch, params, config).data)
+        self.assertSameLossAndGradients(batch, config, after)
 
-    def test_plain_with_backward_and_fused_with_the_tape_give_the_same_gradients(self):
-        # the tape must hold every node: those of the fused ops, and those made by Value's own
-        # + and * in gpt() (embedding sum, residual adds, scaling) and in the loss's sum
+    def test_model_gradient_matches_finite_differences(self):
         params, config, _, tokens = tiny(n_layer=2)
-        flat = microgpt.parameters(params)
-        loss = microgpt.batch_loss(tokens[:4], params, config, PLAIN)
-        loss.backward()
-        plain = [loss.data] + [p.grad for p in flat]
-        for p in flat:
-            p.grad = 0.0
-        with microgpt.recording() as tape:
-            loss = microgpt.batch_loss(tokens[:4], params, config, FUSED)
-        microgpt.backward_on_tape(loss, tape)
-        fused = [loss.data] + [p.grad for p in flat]
-        self.assertTrue(any(n._children and n._children[0] in (params["wte"][tokens[0][0]][0],)
-                            for n in tape))  # the embedding sum is on the tape
-        for a, b in zip(plain, fused):
-            self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
+        err, n = microgpt.gradcheck(floats(params), config, tokens[:3], random.Random(0), n=40)
+        self.assertEqual(n, 40)
+        self.assertLess(err, 1e-5)
+
+    def test_gradcheck_finds_a_wrong_gradient(self):
+        params, config, _, tokens = tiny()
+        right = microgpt.loss_and_grads(tokens[:3], floats(params), config)[1]
+
+        def wrong(docs, numbers, config):  # every gradient of lm_head twice what it should be
+            return {**right, "lm_head": [[2 * g for g in row] for row in right["lm_head"]]}
+        err = microgpt.gradcheck(floats(params), config, tokens[:3], random.Random(0),
+                                 wrong, n=1000)[0]
+        self.assertGreater(err, 0.4)
 
     def test_the_fast_step_is_the_plain_step(self):
+        # Part 1's train_step on Values and Part 2's on floats: the same weights and Adam state
         results = []
         for fast in (False, True):
             params, config, _, tokens = tiny()
             state = microgpt.init_state(params)
+            numbers = floats(params)
             for step in range(3):
                 batch = microgpt.get_batch(tokens, 4 * step, 4)
                 lr = microgpt.lr_at(step, 10, 0.01)
                 if fast:
-                    microgpt.train_step_fast(state, batch, params, config, lr)
+                    microgpt.train_step_fast(state, batch, numbers, config, lr)
                 else:
                     microgpt.train_step(state, batch, params, config, lr)
-            results.append([p.data for p in microgpt.parameters(params)] + state["adam_v"])
+                    numbers = floats(params)
+            results.append(microgpt.parameters(numbers) + state["adam_m"] + state["adam_v"])
         for a, b in zip(*results):
             self.assertLessEqual(abs(a - b), 1e-12 * max(1.0, abs(a), abs(b)))
 
-    def test_recording_leaves_nothing_behind_even_after_ctrl_c(self):
-        plain_init = microgpt.Value.__init__
-        with self.assertRaises(KeyboardInterrupt):
-            with microgpt.recording() as tape:
-                a = microgpt.Value(2.0) * 3.0
-                raise KeyboardInterrupt
-        self.assertIs(microgpt.Value.__init__, plain_init)
-        self.assertEqual(len(tape), 3)  # a's two inputs (2.0, and 3.0 as a Value) and a
-        b = microgpt.Value(1.0) + a  # a notebook's own Values, made afterwards
-        self.assertEqual(len(tape), 3)
-        b.backward()
-        self.assertEqual(a.grad, 1.0)
-
-    def test_recording_does_not_nest(self):
-        plain_init = microgpt.Value.__init__
-        with microgpt.recording() as tape:
-            with self.assertRaises(RuntimeError):
-                with microgpt.recording():
-                    pass
-            microgpt.Value(1.0)
-        self.assertEqual(len(tape), 1)  # the outer tape still records
-        self.assertIs(microgpt.Value.__init__, plain_init)
-
-    def test_floats_give_the_numbers_of_the_fused_values(self):
-        params, config, chars, tokens = tiny(n_layer=2)
-        numbers = microgpt.as_floats(params)
-        self.assertEqual(microgpt.evaluate(tokens, numbers, config, microgpt.FLOATS),
-                         microgpt.evaluate(tokens, params, config, FUSED))
-        for temperature, top_k in ((1.0, None), (0.5, 3), (0, None)):
-            runs = [[microgpt.sample(p, config, chars, random.Random(5), temperature, top_k, ops=ops)
-                     for _ in range(5)] for p, ops in ((params, FUSED), (numbers, microgpt.FLOATS))]
+    def test_the_tools_sampler_draws_part_1s_samples(self):
+        params, config, chars, _ = tiny(n_layer=2)
+        for temperature in (1.0, 0.5):
+            runs = [[microgpt.sample(params, config, chars, random.Random(5), temperature)
+                     for _ in range(8)],
+                    [microgpt.generate(floats(params), config, chars, random.Random(5),
+                                       temperature) for _ in range(8)]]
             self.assertEqual(runs[0], runs[1])
 
-    def test_plain_and_fused_samples_are_the_same(self):
-        params, config, chars, _ = tiny()
-        runs = [[microgpt.sample(params, config, chars, random.Random(3), ops=ops) for _ in range(5)]
-                for ops in (PLAIN, FUSED)]
-        self.assertEqual(runs[0], runs[1])
+    def test_validation_is_part_1s_evaluate_on_floats(self):
+        params, config, _, tokens = tiny(n_layer=2)
+        losses = microgpt.position_losses(tokens, floats(params), config)[0]
+        self.assertAlmostEqual(sum(losses) / len(losses),
+                               microgpt.evaluate(tokens, params, config), delta=1e-12)
 
 
 class TrainingTest(unittest.TestCase):
@@ -223,7 +201,7 @@ class TrainingTest(unittest.TestCase):
         flat = microgpt.parameters(params)
         losses = []
         for _ in range(5):
-            loss = microgpt.batch_loss(tokens, params, config, FUSED)
+            loss = microgpt.batch_loss(tokens, params, config)
             loss.backward()
             losses.append(loss.data)
             for p in flat:  # SGD, as Part 1's learning section writes it
@@ -234,13 +212,11 @@ class TrainingTest(unittest.TestCase):
 
     def test_a_few_dozen_adam_steps_lower_the_training_loss(self):
         params, config, _, tokens = tiny()
-        flat = microgpt.parameters(params)
-        m, v = [0.0] * len(flat), [0.0] * len(flat)
-        before = microgpt.batch_loss(tokens, params, config, FUSED).data
-        for t in range(1, 31):
-            microgpt.batch_loss(tokens, params, config, FUSED).backward()
-            microgpt.adam_step(flat, m, v, t, 0.02)
-        after = microgpt.batch_loss(tokens, params, config, FUSED).data
+        numbers, state = floats(params), microgpt.init_state(params)
+        before = microgpt.loss_and_grads(tokens, numbers, config)[0]
+        for t in range(30):
+            microgpt.train_step_fast(state, tokens, numbers, config, 0.02)
+        after = microgpt.loss_and_grads(tokens, numbers, config)[0]
         self.assertLess(after, before - 0.5)
 
     def test_train_step_is_batch_then_loss_and_gradients_then_adam(self):
@@ -248,13 +224,13 @@ class TrainingTest(unittest.TestCase):
         flat = microgpt.parameters(params)
         state = microgpt.init_state(params)
         batch = microgpt.get_batch(tokens, 0, 4)
-        want = microgpt.batch_loss(batch, params, config, FUSED).data
-        loss = microgpt.train_step(state, batch, params, config, 0.01, FUSED)
+        want = microgpt.batch_loss(batch, params, config).data
+        loss = microgpt.train_step(state, batch, params, config, 0.01)
         self.assertEqual(loss, want)
         self.assertEqual(state["step"], 1)
         self.assertTrue(any(state["adam_m"]))
         self.assertFalse(any(p.grad for p in flat))
-        self.assertLess(microgpt.batch_loss(batch, params, config, FUSED).data, want)
+        self.assertLess(microgpt.batch_loss(batch, params, config).data, want)
 
     def test_batches_read_the_documents_in_order_pass_after_pass(self):
         docs = list(range(10))
@@ -264,19 +240,23 @@ class TrainingTest(unittest.TestCase):
 
     def test_the_same_seed_gives_the_same_samples(self):
         params, config, chars, _ = tiny()
-        runs = [[microgpt.sample(params, config, chars, random.Random(7), ops=FUSED) for _ in range(5)]
+        numbers = floats(params)
+        runs = [[microgpt.generate(numbers, config, chars, random.Random(7)) for _ in range(5)]
                 for _ in range(2)]
         self.assertEqual(runs[0], runs[1])
-        other = [microgpt.sample(params, config, chars, random.Random(8), ops=FUSED) for _ in range(5)]
+        other = [microgpt.generate(numbers, config, chars, random.Random(8)) for _ in range(5)]
         self.assertNotEqual(runs[0], other)
 
     def test_samples_use_only_the_vocabulary_and_fit_the_block(self):
         params, config, chars, _ = tiny()
         rng = random.Random(0)
-        for _ in range(20):
-            s = microgpt.sample(params, config, chars, rng, ops=FUSED)
-            self.assertTrue(set(s) <= set(chars))
-            self.assertLessEqual(len(s), config.block_size)
+        for top_k, temperature, prompt in ((None, 1.0, ""), (3, 0.5, "em"), (None, 0, "")):
+            for _ in range(10):
+                s = microgpt.generate(floats(params), config, chars, rng, temperature, top_k,
+                                      prompt)
+                self.assertTrue(set(s) <= set(chars))
+                self.assertTrue(s.startswith(prompt))
+                self.assertLessEqual(len(s), config.block_size)
 
 
 @unittest.skipUnless(sys.implementation.name == "cpython", "PyPy has no reference counting")
@@ -295,22 +275,24 @@ class NothingLeftForTheCycleCollectorTest(unittest.TestCase):
 
     def test_every_path_that_runs_with_the_collector_off(self):
         params, config, chars, tokens = tiny()
-        numbers, state = microgpt.as_floats(params), microgpt.init_state(params)
+        numbers, state = floats(params), microgpt.init_state(params)
         calls = {
             "Part 1's training step": lambda: microgpt.train_step(state, tokens[:3], params,
                                                                   config, 0.01),
-            "the fused training step": lambda: microgpt.train_step_fast(state, tokens[:3], params,
-                                                                        config, 0.01),
-            "validation": lambda: microgpt.evaluate(tokens, numbers, config, microgpt.FLOATS),
-            "plain validation": lambda: microgpt.evaluate(tokens[:2], params, config),
-            "sampling": lambda: microgpt.sample(numbers, config, chars, random.Random(0),
-                                                ops=microgpt.FLOATS),
-            "plain sampling": lambda: microgpt.sample(params, config, chars, random.Random(0)),
-            "explain": lambda: microgpt.explain("emma", numbers, config, chars, microgpt.FLOATS),
-            "gradcheck": lambda: microgpt.gradcheck(params, config, FUSED, tokens[:2],
+            "Part 2's training step": lambda: microgpt.train_step_fast(state, tokens[:3], numbers,
+                                                                       config, 0.01),
+            "--plain's training step": lambda: microgpt.plain_step(state, tokens[:3], params,
+                                                                   config, 0.01),
+            "validation": lambda: microgpt.position_losses(tokens, numbers, config),
+            "Part 1's evaluate": lambda: microgpt.evaluate(tokens[:2], params, config),
+            "sampling": lambda: microgpt.generate(numbers, config, chars, random.Random(0)),
+            "Part 1's sampling": lambda: microgpt.sample(params, config, chars, random.Random(0)),
+            "explain": lambda: microgpt.explain("emma", numbers, config, chars),
+            "gradcheck": lambda: microgpt.gradcheck(numbers, config, tokens[:2],
                                                     random.Random(0), n=2),
-            "plain gradcheck": lambda: microgpt.gradcheck(params, config, PLAIN, tokens[:2],
-                                                          random.Random(0), n=2),
+            "plain gradcheck": lambda: microgpt.gradcheck(numbers, config, tokens[:2],
+                                                          random.Random(0), microgpt.plain_grads,
+                                                          n=2),
         }
         for name, call in calls.items():
             with self.subTest(name):
@@ -339,7 +321,7 @@ class PartOneAloneTest(unittest.TestCase):
         self.assertTrue(all(set(s) <= set("".join(DOCS)) for s in samples))
         defined = r.stdout.splitlines()[-1]
         self.assertIn("'train_and_sample'", defined)
-        self.assertNotIn("'FUSED'", defined)  # Part 2 never ran
+        self.assertNotIn("'gpt_forward'", defined)  # Part 2 never ran
 
 
 class ScriptTest(unittest.TestCase):
@@ -362,7 +344,7 @@ class ScriptTest(unittest.TestCase):
         at = [i for i, line in enumerate(lines) if " samples, " in line][-1]
         self.assertEqual(len(lines[at + 1:]), 4)
 
-    def test_plain_and_fused_runs_print_the_same_val_loss(self):
+    def test_plain_and_default_runs_print_the_same_val_loss_and_samples(self):
         with tempfile.TemporaryDirectory() as d:
             data = os.path.join(d, "names.txt")
             with open(data, "w", encoding="utf-8") as f:
@@ -372,10 +354,10 @@ class ScriptTest(unittest.TestCase):
                     for plain in ([], ["--plain"])]
         for r in runs:
             self.assertEqual(r.returncode, 0, r.stderr)
-        fused, plain = ([line for line in r.stdout.splitlines() if line.startswith("step 20:")]
-                        for r in runs)
-        self.assertEqual(len(fused), 1)
-        self.assertEqual(fused, plain)
+        default, plain = ([line for line in r.stdout.splitlines() if line.startswith("step 20:")]
+                          for r in runs)
+        self.assertEqual(len(default), 1)
+        self.assertEqual(default, plain)
         samples = [r.stdout.split(" samples, ")[1].splitlines()[1:] for r in runs]
         self.assertEqual(samples[0], samples[1])
 

@@ -5,7 +5,11 @@ import math
 import os
 import random
 import re
+import subprocess
+import sys
+import tempfile
 import unittest
+from types import SimpleNamespace
 
 import microgpt
 
@@ -82,7 +86,7 @@ class ReadingGuideTest(unittest.TestCase):
         imported = {a.name for n in tree.body if n.lineno < first_def
                     and isinstance(n, (ast.Import, ast.ImportFrom))
                     for a in ([ast.alias(n.module)] if isinstance(n, ast.ImportFrom) else n.names)}
-        self.assertEqual(imported, {"math", "random", "dataclasses", "types"})
+        self.assertEqual(imported, {"math", "random", "dataclasses"})
         part_1 = ast.parse("\n".join(LINES[:found[2] - 1]))
         defined_in_part_1 = {n.name for n in part_1.body if hasattr(n, "name")} | {
             t.id for n in part_1.body if isinstance(n, ast.Assign) for t in n.targets}
@@ -106,12 +110,17 @@ class ReadingGuideTest(unittest.TestCase):
 
 
 class ThingsToTryTest(unittest.TestCase):
-    def test_each_code_change_in_the_readme_matches_its_line(self):
+    def test_each_code_change_in_the_readme_matches_its_line_and_changes_the_loss(self):
+        # every `sed` of the README: each edit matches the one line it names; the variant's loss
+        # over 3 steps of the default run differs from the default's; and its gradients pass
+        # gradcheck, but for the README's bug, which gradcheck must catch
         with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
             readme = f.read()
-        commands = re.findall(r"sed ((?:(?:-e )?'\d+s/[^']*' )+)microgpt\.py", readme)
-        self.assertGreaterEqual(len(commands), 4)
-        for command in commands:
+        commands = re.findall(r"sed ((?:(?:-e )?'\d+s/[^']*' )+)microgpt\.py > v\.py && python "
+                              r"v\.py( --gradcheck)?", readme)
+        self.assertGreaterEqual(len(commands), 5)
+        default = three_steps(microgpt)
+        for command, caught in commands:
             variant = SOURCE
             for line, old, new in re.findall(r"'(\d+)s/((?:[^/\\]|\\.)*)/((?:[^/\\]|\\.)*)/'",
                                              command):
@@ -122,32 +131,67 @@ class ThingsToTryTest(unittest.TestCase):
                     self.assertTrue(re.search(rf"\blines? (\d+ and )?{line}\b", readme),
                                     f"the README should name line {line}")
                     variant = variant.replace(old, new)
-            compile(variant, "variant.py", "exec")
+            with self.subTest(command):
+                module = {"__name__": "variant"}
+                exec(compile(variant, "variant.py", "exec"), module)
+                self.assertNotEqual(three_steps(SimpleNamespace(**module)), default)
+                err = gradcheck(SimpleNamespace(**module))
+                if caught:
+                    self.assertGreater(err, 0.1)
+                else:
+                    self.assertLess(err, 1e-5)
 
 
-class GraphSizeTest(unittest.TestCase):
-    def test_part_2_quotes_the_real_nodes_and_edges_per_position(self):
-        part_2 = " ".join(line.lstrip("# ") for line in LINES[banners()[2] - 1:banners()[3] - 1])
-        quoted = re.search(r'one name \("(\w+)", (\d+) positions\).*?plain ops make ([\d,]+) '
-                           r'nodes and ([\d,]+) edges.*?fused ops make ([\d,]+) nodes and ([\d,]+) edges',
-                           part_2, re.S)
-        self.assertIsNotNone(quoted)
-        name, positions = quoted.group(1), int(quoted.group(2))
-        config, params = default_model()
-        chars = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-        tokens = microgpt.tokenize(name, chars)
-        self.assertEqual(len(tokens) - 1, positions)
-        for ops, nodes, edges in ((microgpt.PLAIN, quoted.group(3), quoted.group(4)),
-                                  (microgpt.FUSED, quoted.group(5), quoted.group(6))):
-            real = microgpt.graph_size(microgpt.batch_loss([tokens], params, config, ops))
-            self.assertEqual((round(real[0] / positions), round(real[1] / positions)),
-                             (number(nodes), number(edges)))
+def gradcheck(m):
+    """What `--gradcheck` finds with module m's code: the default model, 20 of its parameters,
+    on the first 4 training documents."""
+    docs = m.load_docs(os.path.join(ROOT, "names.txt"))
+    train_docs, _ = m.split_docs(docs, 42)
+    chars = sorted(set("".join(docs)))
+    config = m.GPTConfig(vocab_size=len(chars) + 1, block_size=16)
+    params = m.as_floats(m.init_params(config, random.Random(42)))
+    return m.gradcheck(params, config, [m.tokenize(d, chars) for d in train_docs[:4]],
+                       random.Random(42))[0]
 
-    def test_graph_size_counts_the_nodes_backward_orders(self):
-        a, b = microgpt.Value(2.0), microgpt.Value(3.0)
-        c = a * b
-        d = c + c * a  # nodes: c, c * a, d; edges: 2 each
-        self.assertEqual(microgpt.graph_size(d), (3, 6))
+
+def three_steps(m):
+    """The train losses of the first 3 steps of the default run (of the 1,400-step schedule)
+    with module m's code."""
+    docs = m.load_docs(os.path.join(ROOT, "names.txt"))
+    train_docs, _ = m.split_docs(docs, 42)
+    chars = sorted(set("".join(docs)))
+    config = m.GPTConfig(vocab_size=len(chars) + 1, block_size=16)
+    params = m.as_floats(m.init_params(config, random.Random(42)))
+    state = m.init_state(params)
+    return [m.train_step_fast(state, [m.tokenize(d, chars) for d in train_docs[6 * k:6 * k + 6]],
+                              params, config, m.lr_at(k, 1400, 0.015)) for k in range(3)]
+
+
+class ReadmeCodeTest(unittest.TestCase):
+    def test_every_python_block_of_the_readme_runs(self):
+        # each ```python block, on small stand-ins for what it expects: the notebook's trained
+        # model, and the adder's sums.txt and sums.json
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+        self.assertGreaterEqual(len(blocks), 2)
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "names.txt"), "w", encoding="utf-8") as f:
+                f.write("\n".join(["emma", "olivia", "ava", "mia", "noah", "liam"] * 10) + "\n")
+            with open(os.path.join(d, "sums.txt"), "w", encoding="utf-8") as f:
+                f.write("".join(f"{a}+{b}={a + b}\n" for a in range(10) for b in range(10)))
+            setup = ("import random, microgpt\nfrom microgpt import *\n"
+                     "model = main(['--n-embd', '8', '--n-head', '4', '--max-steps', '3', "
+                     "'--num-samples', '0'])\n"
+                     "main(['-i', 'sums.txt', '--loss-after', '=', '--n-embd', '8', '--n-head', "
+                     "'2', '--max-steps', '3', '--num-samples', '0', '-o', 'sums.json'])\n")
+            for block in blocks:
+                with self.subTest(block=block.splitlines()[0]):
+                    if os.path.exists(os.path.join(d, "sums.json")):
+                        os.remove(os.path.join(d, "sums.json"))
+                    r = subprocess.run([sys.executable, "-c", setup + block], cwd=d,
+                                       capture_output=True, text=True, timeout=120,
+                                       env={**os.environ, "PYTHONPATH": ROOT})
+                    self.assertEqual(r.returncode, 0, r.stderr)
 
 
 if __name__ == "__main__":
