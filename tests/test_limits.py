@@ -15,7 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-import tracemalloc
 import unittest
 
 import microgpt
@@ -78,6 +77,7 @@ class CostTest(unittest.TestCase):
     @unittest.skipUnless(sys.implementation.name == "cpython",
                          "PyPy stores a list of floats unboxed, in far less memory")
     def test_the_memory_estimate_is_never_below_a_steps_memory(self):
+        import tracemalloc  # (CPython's alone)
         for e, h, layers, positions, vocab in SHAPES:
             config = microgpt.GPTConfig(vocab, positions, n_layer=layers, n_head=h, n_embd=e)
             params = microgpt.as_floats(microgpt.init_params(config, random.Random(0)))
