@@ -480,8 +480,11 @@ class NothingLostTest(unittest.TestCase):
         self.assertEqual(json.loads(read(out))["step"], 4)
         self.assertEqual([f for f in os.listdir(self.dir) if f.startswith(".stale")], [])
 
-    def test_a_run_whose_output_another_process_wrote_saves_beside_it(self):
-        out, other = (os.path.join(self.dir, name) for name in ("shared.json", "other.json"))
+    @contextlib.contextmanager
+    def another_run_saving(self, out, name):
+        """Inside it, at step 4 of training, a checkpoint appears at `out` as another run's save
+        would (a tiny model's, saved to the file `name` first)."""
+        other = os.path.join(self.dir, name)
         self.train(other, "--max-steps", 2)
         step_fn = microgpt.train_step_fast
 
@@ -492,9 +495,14 @@ class NothingLostTest(unittest.TestCase):
             return step_fn(state, *args, **kwargs)
         microgpt.train_step_fast = another_run_saves_meanwhile
         try:
-            err = self.train(out, "--max-steps", 6, "--eval-every", 2)
+            yield other
         finally:
             microgpt.train_step_fast = step_fn
+
+    def test_a_run_whose_output_another_process_wrote_saves_beside_it(self):
+        out = os.path.join(self.dir, "shared.json")
+        with self.another_run_saving(out, "other.json") as other:
+            err = self.train(out, "--max-steps", 6, "--eval-every", 2)
         beside = os.path.join(self.dir, "shared-2.json")
         self.assertEqual(err, f"microgpt: {out} was written by another process since this run "
                               f"last saved it, or cannot be replaced: this run saves to {beside} "
@@ -646,27 +654,16 @@ class NothingLostTest(unittest.TestCase):
                                                                   (10_000, 10_000))))
 
     def test_a_note_that_cannot_be_printed_loses_nothing(self):
-        out, other = (os.path.join(self.dir, name) for name in ("noted.json", "other2.json"))
-        self.train(other, "--max-steps", 2)
-        step_fn = microgpt.train_step_fast
+        out = os.path.join(self.dir, "noted.json")
 
         class ClosedStderr(io.StringIO):
             def write(self, text):
                 raise OSError(9, "Bad file descriptor")
-
-        def another_run_saves_meanwhile(state, *args, **kwargs):
-            if state["step"] == 3:
-                with open(other, "rb") as f, open(out, "wb") as g:
-                    g.write(f.read())
-            return step_fn(state, *args, **kwargs)
-        microgpt.train_step_fast = another_run_saves_meanwhile
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), \
-                    contextlib.redirect_stderr(ClosedStderr()):
-                model = microgpt.main([str(a) for a in ["-i", self.data, "-o", out, *TINY,
-                                                        "--max-steps", 6, "--eval-every", 2]])
-        finally:
-            microgpt.train_step_fast = step_fn
+        with self.another_run_saving(out, "other2.json"), \
+                contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(ClosedStderr()):
+            model = microgpt.main([str(a) for a in ["-i", self.data, "-o", out, *TINY,
+                                                    "--max-steps", 6, "--eval-every", 2]])
         self.assertEqual(model.state["step"], 6)
         self.assertEqual(json.loads(read(os.path.join(self.dir, "noted-2.json")))["step"], 6)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "noted-3.json")))
