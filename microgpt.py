@@ -1,105 +1,71 @@
 r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
-Part 1 alone is the whole algorithm, and runs by itself. This trains it for 300 steps (a few
-minutes), printing the loss, then prints new names. gc.disable() switches off Python's cycle
-collector: Part 1's graphs hold no cycles for it to find, and its scans of their Values are slow.
-    python -c "import gc; gc.disable(); exec(open('microgpt.py').read().split('\n# Part 2')[0]); train_and_sample()"
-`python microgpt.py` trains the same model, several times faster, with the tool around it.
+A GPT (generative pre-trained transformer) is a language model. Given a text so far, here one
+character at a time, it gives each possible next character a probability. Training nudges its
+numbers until what really came next gets more; sampling draws one character after another to
+write new text.
 
-How to read this file
-  Part 1, lines 30-452: the algorithm, plain. The dataset, a character tokenizer, autograd, the
-          model's ops, GPT-2 in miniature, the loss, gradient descent and Adam, the training
-          step, sampling, and train_and_sample(), which puts them together. Stop there on a
-          first read: it is a complete GPT that trains.
-  Part 2, lines 453-830: backprop by hand. The same model on floats, with no graph: each
-          layer's forward pass and its gradient worked out by hand, checked against Part 1.
-  Part 3, lines 831-1701: the tool. Limits, checkpoints, the training loop with resume and
-          Ctrl-C, a look inside the model, the command line, errors.
-
-A GPT (generative pre-trained transformer) is a language model: given the tokens of a text so
-far (here, characters), it gives a probability to each possible next token. Training nudges its
-parameters, the numbers it learns, so that what really came next gets a higher probability.
-Sampling draws one token at a time from those probabilities to write new text. The default
-model has one layer of 4 attention heads, n_embd 12 and 2,640 parameters; `python microgpt.py`
-trains it for 1,400 steps, from a loss on held-out names of ln 27 = 3.30 to about 2.27.
+Part 1 is the whole algorithm, written plainly. Stop there on a first read: it is a complete GPT
+that trains. Part 2 trains the same model several times faster, with every gradient worked out
+by hand. Part 3 is the tool around it: checkpoints, a look inside, the command line. The README
+shows how to run Part 1 alone, and where each part begins.
 """
 import math
 import random
-from dataclasses import dataclass
 
 # ================================================================================================
-# Part 1: the algorithm, plain
-# Everything a GPT needs, as plainly as the math: every number is a Value, and autograd does the
-# calculus.
+# Part 1: the algorithm, plain. Every number is a Value, so that autograd can do the calculus.
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
-# Dataset: one document per line (a name, in names.txt). We train on most and hold some out (the
-# validation split). Predicting well the documents it never trained on shows that the model learns
-# what the documents have in common, not the list itself.
+# Dataset. Each line of the file is a document (a name). Some are held out, the validation split:
+# predicting names it never saw shows the model learned names, not the list.
 
 def load_docs(path):
-    """The documents in the UTF-8 text file `path`, a list of strings: one per line, stripped,
-    blank lines dropped. Raises OSError or UnicodeDecodeError if the file cannot be read."""
-    with open(path, encoding="utf-8-sig") as f:  # -sig: skip a byte-order mark if there is one
+    """The documents of the UTF-8 file `path`: one per line, stripped, blank lines dropped."""
+    with open(path, encoding="utf-8-sig") as f:  # -sig: skip a byte-order mark
         return [line.strip() for line in f if line.strip()]
 
 def split_docs(docs, seed):
-    """Shuffle with `seed`, then hold out 10% of the documents, at most 1,000, as makemore (a
-    character-level model of names, Karpathy 2022) does. Returns (train, val), lists of strings."""
+    """(train, val): shuffled with `seed`, 10% held out (at most 1,000), as in makemore (2022)."""
     docs = list(docs)
     random.Random(seed).shuffle(docs)
     n_val = min(1000, len(docs) // 10)
     return docs[n_val:], docs[:n_val]
 
 # ------------------------------------------------------------------------------------------------
-# Tokenizer: the model reads and writes numbers, so each character becomes a token id. The list
-# `chars` holds the characters of the data, sorted, and a character's id is its place in it. One
-# more token, BOS (beginning of sequence), has the id len(chars); with it, they are the vocabulary.
-# Every document is read as [BOS, its characters..., BOS]. The first BOS gives the model somewhere
-# to start, and BOS as the next token means "it ends here".
-
-def encode(doc, chars):
-    """The token ids of the string `doc` (a list of ints): chars[i] has id i."""
-    stoi = {ch: i for i, ch in enumerate(chars)}
-    return [stoi[ch] for ch in doc]
+# Tokenizer. A character becomes a number, its token id: its place in `chars`, the data's sorted
+# characters. BOS (beginning of sequence) has id len(chars); these are the vocabulary. A document
+# is read as [BOS, characters..., BOS]: BOS starts it, and predicting BOS means "the end".
 
 def tokenize(doc, chars):
-    """A document as the model reads it: [BOS] + encode(doc, chars) + [BOS]."""
-    bos = len(chars)
-    return [bos] + encode(doc, chars) + [bos]
+    """The string `doc` as the model reads it: [BOS, the ids of its characters..., BOS]."""
+    bos, stoi = len(chars), {ch: i for i, ch in enumerate(chars)}
+    return [bos] + [stoi[ch] for ch in doc] + [bos]
 
 # ------------------------------------------------------------------------------------------------
-# Autograd (automatic differentiation). The loss is one number that says how badly the model
-# predicts the data, and learning nudges every parameter in the direction that lowers it. For that
-# we need the gradient of the loss with respect to each parameter: how fast the loss grows as that
-# parameter grows. The loss is computed by a few simple operations (+, *, exp, ...) whose
-# derivatives we know. Each result is a Value that remembers its inputs (its children) and its local
-# gradients. A local gradient is the partial derivative of the result with respect to one input: how
-# the result moves when that input moves and the others stay fixed. The Values form a graph that
-# runs from the parameters (leaves, with no children) up to the loss.
+# Autograd. The loss is one number: how badly the model predicts the data. To lower it, we need
+# its gradient with respect to each parameter: how fast it grows as that parameter grows. A Value
+# holds a number, the Values it was made from (its children), and its local gradients: how it
+# moves as each child moves. The Values form a graph, from the parameters to the loss.
 #
-# The chain rule gives the rest. For each use of a Value, multiply the gradient of the result it was
-# used in by the local gradient of that use; the Value's gradient is the sum of these products.
-# In x * x, x is used twice, and both uses count. With c = a * b and L = c + a, `a` is used twice:
-# the path a -> c -> L gives dL/dc * dc/da = 1 * b, and the path a -> L gives 1, so dL/da = b + 1.
-# backward() applies this rule from the loss back to the leaves (backpropagation):
+# The chain rule gives the rest. A Value's gradient sums, over its uses, the user's gradient times
+# the local gradient. In c = a * b and L = c + a, `a` is used twice: through c it gives dL/dc *
+# dc/da = 1 * b, and directly 1, so dL/da = b + 1. backward() does this from the loss back:
 #     a, b = Value(2.0), Value(3.0)
 #     L = a * b + a
-#     L.backward()  # now a.grad == 4.0 (b + 1) and b.grad == 2.0 (a)
+#     L.backward()  # a.grad == 4.0 (b + 1), b.grad == 2.0 (a)
 
 class Value:
-    """A scalar in a computation graph: its `data` (a float) and its `grad`, which starts at 0.
-    L.backward(), on a Value L made from this one, adds dL / d(this Value) to grad."""
-    __slots__ = ("data", "grad", "_children", "_local_grads")  # 100,000s per step: keep them lean
-
+    """A number, `data`, in a graph; L.backward() adds dL / d(this Value) to `grad`."""
+    __slots__ = ("data", "grad", "_children", "_local_grads")  # many per step: keep each small
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
         self._children = children
         self._local_grads = local_grads
 
-    # The atomic ops: each gives its result, and its derivative with respect to each input.
+    # The atomic ops: each gives its result and its derivative for each input.
     def __add__(self, other):  # a + b;  d/da = 1, d/db = 1
         other = other if isinstance(other, Value) else Value(other)
         return Value(self.data + other.data, (self, other), (1.0, 1.0))
@@ -124,130 +90,93 @@ class Value:
         return self + (-other)
     def __truediv__(self, other):  # a / b
         return self * other ** -1.0
-    __radd__ = __add__  # 2 + a is a + 2 (so sum() of Values works: it starts from 0)
+    __radd__ = __add__  # 2 + a (sum() starts from 0)
     __rmul__ = __mul__  # 2 * a is a * 2
-    def __rsub__(self, other):  # 2 - a
-        return -self + other
-    def __rtruediv__(self, other):  # 2 / a
-        return self ** -1.0 * other
 
     def backward(self):
-        """Add d self / d v to v.grad for every Value v that self was computed from. Call it once
-        per graph (the inner nodes keep their grads, and a second call would add wrong amounts).
-        A parameter's grad adds up over all the graphs it is used in; each training step resets
-        it. The nodes are put in order by a depth-first walk, the order a recursive walk gives,
-        with a stack of its own in place of nested calls, so no graph is too deep for it."""
+        """Add d self / d v to v.grad for every Value v that self was made from (call it once). The
+        walk is depth-first, with a stack of its own, so no graph is too deep for it."""
         order, seen, stack = [], set(), [(self, False)]
-        while stack:  # topological order: each node after all the nodes it was computed from
+        while stack:  # each node after those it was made from
             v, children_done = stack.pop()
-            if children_done:  # all of v's children are in order: v follows them
+            if children_done:  # v's children are in order: v follows them
                 order.append(v)
             elif v not in seen:
                 seen.add(v)
-                stack.append((v, True))  # comes off the stack again after all of its children
-                for child in reversed(v._children):  # the first child on top, visited first
+                stack.append((v, True))  # back to v after its children
+                for child in reversed(v._children):  # the first child on top
                     stack.append((child, False))
         self.grad = 1.0  # d self / d self
-        for node in reversed(order):  # each node's grad is complete before it is handed on
+        for node in reversed(order):  # a node's grad is complete before it is passed on
             for child, local_grad in zip(node._children, node._local_grads):
                 child.grad += local_grad * node.grad  # the chain rule
 
 # ------------------------------------------------------------------------------------------------
-# The model's ops: linear layers, softmax, the loss, LayerNorm and GELU, each a short composition
-# of the atomic ops, so autograd differentiates them. They take and return lists of Values
-# (vectors); a matrix is a list of rows.
+# The model's ops, made of atomic ops. A vector is a list of Values; a matrix, a list of rows.
 
 def dot(a, b):
-    """The dot product a_0 b_0 + a_1 b_1 + ... of two vectors of the same length: one Value."""
+    """a_0 b_0 + a_1 b_1 + ...: one Value."""
     return sum(ai * bi for ai, bi in zip(a, b))
 
 def linear(x, w):
-    """A linear layer, y = w x: x has n_in Values, w is [n_out][n_in], y has n_out. Each output
-    is a weighted sum of all the inputs (a neuron), with a row of w as the weights. (GPT-2's
-    attention and MLP layers also add a learned number to each output, a bias; these do not.)"""
+    """y = w x, w [n_out][n_in]: each output (a neuron) weighs all the inputs by a row of w."""
     return [dot(row, x) for row in w]
 
 def softmax(logits):
-    """Scores (logits: the model's raw score for each token) -> probabilities: p_i = exp(z_i) /
-    sum_j exp(z_j). exp makes every score positive and a higher score far bigger; dividing by
-    the total makes them sum to 1. For example, [2, 0] gives [0.88, 0.12]."""
-    m = max(z.data for z in logits)  # shifting all z changes no p_i, and keeps exp from overflow
+    """Scores (logits) to probabilities: p_i = exp(z_i) / sum_j exp(z_j). exp makes every score
+    positive, and dividing by the total makes them sum to 1: [2, 0] gives [0.88, 0.12]."""
+    m = max(z.data for z in logits)  # shifting every z changes no p_i, and keeps exp finite
     exps = [(z - m).exp() for z in logits]
     total = sum(exps)
     return [e / total for e in exps]
 
 def cross_entropy(logits, target):
-    """The loss for one prediction (one Value), -ln p[target], where p = softmax(logits) and
-    `target` is the id of the token that really comes next. Its unit is the nat (a log to base
-    e). It is 0 if p[target] is 1, ln 27 = 3.30 for a uniform guess among 27, more as it falls."""
+    """-ln p[target] (in nats), with p = softmax(logits). A text's probability is the product of
+    its p's; -ln turns it into a sum of these losses: 0 if p is 1, ln 27 = 3.30 for a guess."""
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
-    """LayerNorm (Ba et al. 2016): shift and scale x (n Values) to mean 0 and variance 1, then
-    times a learned weight plus a learned bias, per entry. (The variance is the mean squared
-    distance from the mean; eps makes it just under 1.) It keeps each layer's input at a steady
-    scale, so that learning neither stalls nor blows up as the weights grow."""
+    """LayerNorm (Ba et al. 2016): x to mean 0 and variance 1, times a learned weight, plus a
+    learned bias. A steady scale keeps learning from stalling or blowing up."""
     mean = sum(x) / len(x)
-    var = sum((xi - mean) ** 2 for xi in x) / len(x)
-    rstd = (var + eps) ** -0.5  # 1 / standard deviation (sqrt(var): a typical distance)
+    var = sum((xi - mean) ** 2 for xi in x) / len(x)  # the mean squared distance from the mean
+    rstd = (var + eps) ** -0.5  # 1 / standard deviation; eps keeps it finite if var is 0
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
 def gelu(x):
-    """GELU (Hendrycks & Gimpel 2016), in GPT-2's tanh form, on each entry of x: a smooth ReLU
-    (max(0, x)), about x for large x and about 0 for very negative x. Without such a bend, two
-    linear layers in a row could only compute what one linear layer can."""
+    """GELU (Hendrycks & Gimpel 2016), a smooth max(0, x): without a bend, two linear layers in a
+    row compute no more than one."""
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 # ------------------------------------------------------------------------------------------------
-# Model: GPT-2 (Radford et al. 2019) in miniature, reading one token at a time.
-#
-# A token becomes a vector of n_embd numbers: a learned vector for each token (a row of `wte`, the
-# token embeddings) plus one for its position (a row of `wpe`, the position embeddings). Without
-# position embeddings, a one-layer model reading the c of "abc" could not tell it from "bac".
-#
-# The vector then goes through n_layer blocks, the transformer (Vaswani et al. 2017). In each,
-# attention lets the token gather information from the tokens before it, then an MLP (multi-layer
-# perceptron: two linear layers with a GELU between) works on it alone. Each adds its result to the
-# vector, x = x + f(x), rather than replacing it (a residual connection). Backpropagation multiplies
-# local gradients along every path, so through many layers a gradient can shrink towards 0 or blow
-# up. A + has local gradient 1, so the residual adds give it a straight path to the early layers.
-#
-# A LayerNorm starts each branch (each f). At the end, after one more LayerNorm (ln_f), `lm_head`
-# (the language-model head, a linear layer) gives a logit per token:
+# Model: GPT-2 (Radford et al. 2019) in miniature. A token becomes n_embd numbers: a learned
+# vector for it (a row of wte) plus one for its position (a row of wpe), without which the c of
+# "abc" could not be told from that of "bac". Then come n_layer transformer blocks (Vaswani et
+# al. 2017): attention gathers from the tokens before, an MLP (two linear layers, a GELU between)
+# works on the token alone, and each adds its result, x = x + f(x) (a residual). Through many
+# layers a gradient, a product of local gradients, can vanish; + has local gradient 1, a way back.
+# LayerNorms open each branch and the end; lm_head, a linear layer, gives a logit per token:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))
-#
-# Attention, in each of n_head heads: the query q of this position is compared with the key k of
-# every position so far, itself included, by the score q.k. A softmax turns the scores into weights
-# (attn) that are positive and sum to 1, and the head's output is the positions' values v, summed
-# with those weights. Each head works on its own slice of q, k and v, so the heads can look for
-# different things at once. Nothing says what q, k and v mean: training shapes wq, wk and wv until
-# they play these roles. The scores are scaled by 1/sqrt(head_dim). A sum of head_dim independent
-# products of mean 0 and variance 1 has variance head_dim; scaled, it has variance 1 in any head
-# width, and the softmax does not saturate (put nearly all the weight on one position).
 
-@dataclass
 class GPTConfig:
-    """The sizes of the model, named as in nanoGPT (Karpathy's minimal code for GPT-2)."""
-    vocab_size: int  # tokens the model knows: the characters + BOS (27 for names)
-    block_size: int  # the most positions it reads: BOS + the longest document (16 for names)
-    n_layer: int = 1  # transformer blocks, one after the other
-    n_head: int = 4  # attention heads per block
-    n_embd: int = 12  # numbers per token vector (the embedding width); a multiple of n_head
+    """The model's sizes, named as in nanoGPT (Karpathy's GPT-2 code)."""
+    def __init__(self, vocab_size, block_size, n_layer=1, n_head=4, n_embd=12):
+        self.vocab_size = vocab_size  # the characters and BOS (27 for names)
+        self.block_size = block_size  # the most positions read: BOS and the longest document
+        self.n_layer = n_layer  # transformer blocks
+        self.n_head = n_head  # attention heads per block
+        self.n_embd = n_embd  # numbers per token (the embedding width), a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """All parameters in a dict, named after GPT-2's (h.{i} is block i, ln_1 and ln_2 its
-    LayerNorms; the matrices in attn and mlp have simpler names). Each is a matrix (a list of
-    rows of Values, [n_out][n_in]) or a vector (a list of Values). Matrices start as draws from
-    a bell curve (a Gaussian) of mean 0 and standard deviation `std`. They start different, so
-    that neurons learn different things, and small, so that the first loss is near ln(vocab)."""
+    """Every parameter, named as in GPT-2. Matrices start random (neurons must differ) and small
+    (the first loss near ln vocab_size): Gaussian draws of standard deviation `std`."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
         return [Value(value) for _ in range(n)]
-
     n_embd = config.n_embd
     params = {"wte": matrix(config.vocab_size, n_embd),  # a row per token
               "wpe": matrix(config.block_size, n_embd)}  # a row per position
@@ -265,25 +194,26 @@ def init_params(config, rng, std=0.08):
     return params
 
 def parameters(params):
-    """Every parameter Value in `params`, flattened in a fixed order."""
-    flat = []
-    for p in params.values():
-        for row in p:
-            flat.extend(row if isinstance(row, list) else [row])  # a row of a matrix, or a Value
-    return flat
+    """Every parameter Value in `params` (the rows of a matrix, or a vector), in a fixed order."""
+    return [v for p in params.values() for row in p
+            for v in (row if isinstance(row, list) else [row])]
 
 def empty_cache(config):
-    """A KV cache for a new document: per layer, a list of keys and a list of values. (It is
-    called a cache because it saves recomputing the earlier positions' keys and values.)"""
+    """A new document's KV cache: per layer, the keys and values of its positions so far."""
     return [([], []) for _ in range(config.n_layer)]
 
+# Attention, in each of n_head heads: the query q of this position meets the key k of each
+# position so far in a score q.k. A softmax makes the scores weights, and the head gives the
+# positions' values v summed with those weights. Each head has its own slice of q, k and v, to
+# look for its own things (training shapes wq, wk and wv into these roles). A sum of head_dim
+# products of variance 1 has variance head_dim: scaled by 1/sqrt(head_dim) it keeps variance 1,
+# and the softmax does not saturate (all weight on one position). gpt() reads one token at a time
+# and sees only the keys in the KV cache: it is causal. Real GPTs do all positions at once,
+# masking the later ones, for the same numbers.
+
 def gpt(token, pos, kv_cache, params, config):
-    """Read the token id `token` at position `pos`; return the vocab_size logits for the token
-    that comes next. kv_cache holds, per layer, the keys and values (attention's terms, not the
-    class Value) of this document's earlier positions; this position's are appended to them.
-    Attending only to what is in the cache makes the model causal: a position never sees a later
-    one. Shapes at the default sizes: a token -> [12] -> 4 heads x [3] -> [12] -> MLP [48] ->
-    [12] -> [27] logits."""
+    """The logits for the token after `token`, at position `pos`; this position's keys and values
+    join kv_cache's. Shapes: [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits."""
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
     head_dim = config.n_embd // config.n_head
     scale = 1.0 / math.sqrt(head_dim)
@@ -295,7 +225,7 @@ def gpt(token, pos, kv_cache, params, config):
         values.append(linear(x_norm, params[f"h.{i}.attn.wv"]))  # value: what it passes on
         heads = []  # [n_embd]: the heads' outputs side by side
         for h in range(config.n_head):
-            s = h * head_dim  # head h works on entries s to s + head_dim - 1 of q, k and v
+            s = h * head_dim  # head h's slice of q, k and v starts at s
             q_h = q[s:s + head_dim]
             k_h = [k[s:s + head_dim] for k in keys]  # [pos + 1][head_dim]
             v_h = [v[s:s + head_dim] for v in values]  # [pos + 1][head_dim]
@@ -313,15 +243,11 @@ def gpt(token, pos, kv_cache, params, config):
     return linear(x, params["lm_head"])  # [vocab_size]
 
 # ------------------------------------------------------------------------------------------------
-# Loss: at every position of a document the model predicts the next token, and pays the
-# cross-entropy of that prediction. The loss of a batch (a few documents) is the mean over all their
-# positions.
+# Loss: at each position, the cross-entropy of the model's prediction; a batch's is their mean.
 
 def doc_losses(tokens, params, config):
-    """The loss (a Value) at each position of one document, `tokens` = tokenize(doc): at
-    position pos the model has read tokens[:pos + 1] and predicts tokens[pos + 1]. That is
-    len(tokens) - 1 losses or block_size, whichever is fewer: a longer document is cut."""
-    kv_cache = empty_cache(config)  # filled in by gpt(), one position after the other
+    """The loss at each position pos of `tokens` (cut at block_size): predicting tokens[pos + 1]."""
+    kv_cache = empty_cache(config)  # gpt() fills it, position by position
     losses = []
     for pos in range(min(config.block_size, len(tokens) - 1)):
         logits = gpt(tokens[pos], pos, kv_cache, params, config)
@@ -329,37 +255,26 @@ def doc_losses(tokens, params, config):
     return losses
 
 def batch_loss(batch, params, config):
-    """The mean loss (a Value, in nats per token) over every position of every document of
-    `batch` (a list of token lists)."""
+    """The mean loss (a Value, nats per token) over every position of `batch`, token lists."""
     losses = [loss for t in batch for loss in doc_losses(t, params, config)]
     return sum(losses) / len(losses)
 
 def evaluate(docs, params, config):
-    """Mean loss per token (float, nats) over the token lists `docs`: on the validation split,
-    how well the model predicts documents it never trained on."""
+    """The mean loss (a float) over the token lists `docs`, such as the validation split's."""
     losses = [loss.data for t in docs for loss in doc_losses(t, params, config)]
     return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
-# Learning. A parameter's gradient says how the loss changes as it grows, so a small step against
-# the gradient lowers the loss. Repeating such steps is gradient descent. A batch's gradient is a
-# noisy but cheap estimate of the gradient over all the data, and many cheap steps beat a few exact
-# ones. That is stochastic gradient descent (SGD), the simplest optimizer (the rule that turns
-# gradients into updates of the parameters). Its update is p.data -= lr * p.grad for every
-# parameter p, where lr, the learning rate, sets the step size.
-#
-# That works, but one learning rate must suit every parameter, though gradients differ in scale by
-# orders of magnitude from one parameter to another. Adam (Kingma & Ba 2015) gives each its own
-# step: a running average of its gradient (m, the direction) divided by the square root of a running
-# average of its squared gradient (v, the typical size). A parameter then moves typically about lr
-# per step, whatever its gradient's scale, and less when its gradient keeps changing sign.
+# Learning. A small step against the gradient lowers the loss. A batch's gradient is a cheap,
+# noisy estimate of the whole data's, and many cheap steps beat a few exact ones: that is SGD
+# (stochastic gradient descent), p.data -= lr * p.grad, with lr the learning rate. But gradients
+# differ in scale by orders of magnitude. Adam (Kingma & Ba 2015) gives each parameter its own
+# step: a running average of its gradient (m) over the root of one of its square (v), about lr.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
-    """One Adam update of the Values in `flat` from their .grad; m, v are lists of floats of the
-    same length, updated in place; t is the 1-based step count. Grads are reset to 0. beta1 and
-    beta2 set how long the averages remember (about the last 10 and 100 steps); eps keeps the
-    division finite where v is 0."""
-    # m and v start at 0, so early on they underestimate; dividing by (1 - beta^t) undoes it
+    """Update the Values `flat` from their grads, then zero the grads; m and v are the averages
+    (over about 10 and 100 steps), t the step from 1."""
+    # m and v start at 0: dividing by 1 - beta^t corrects the early steps
     correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
     for i, p in enumerate(flat):
         m[i] = beta1 * m[i] + (1 - beta1) * p.grad
@@ -370,45 +285,39 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.grad = 0.0
 
 def lr_at(step, max_steps, learning_rate):
-    """Learning rate at `step` (0-based) of a max_steps run: linear warmup over the first 2% of the
-    steps (none under 100 steps), then linear decay towards 0. Warmup keeps the first Adam steps
-    small, while its averages are still poor estimates; the decay lets the weights settle."""
+    """Up linearly over the first 2% of steps (Adam's averages are poor), then down towards 0."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
     return learning_rate * (max_steps - step) / (max_steps - warmup)
 
 # ------------------------------------------------------------------------------------------------
-# Training: take a batch of documents, compute the loss and its gradients, update; repeat. The
-# batches take the training documents in order (split_docs shuffled them), as Karpathy's microgpt
-# (a GPT in 200 lines of plain Python) does, and start again from the first after the last.
+# Training: a batch, its loss and gradients, an update; repeat. Batches take the documents in
+# order (split_docs shuffled them), as Karpathy's microgpt (200 lines of Python) does.
 
 def get_batch(docs, position, batch_size):
-    """docs[position % n], docs[(position + 1) % n], ...: batch_size of them (n = len(docs))."""
+    """batch_size documents from docs[position % len(docs)] on, wrapping around."""
     return [docs[k % len(docs)] for k in range(position, position + batch_size)]
 
 def init_state(params):
-    """What changes as training goes, besides the parameters: "step" (steps done), and "adam_m"
-    and "adam_v" (Adam's running averages, one per parameter)."""
+    """What training changes besides the parameters: the steps done, and Adam's m and v."""
     n = len(parameters(params))
     return {"step": 0, "adam_m": [0.0] * n, "adam_v": [0.0] * n}
 
 def train_step(state, batch, params, config, lr):
-    """One step of training on `batch` (a list of token lists) at learning rate lr; updates
-    `params` and `state` in place and returns the batch's loss before the update (a float)."""
+    """One step on `batch` (token lists): update params and state; return the loss (a float)."""
     loss = batch_loss(batch, params, config)  # forward: the loss, as a graph of Values
-    loss.backward()  # backward: every parameter's .grad = d loss / d parameter
+    loss.backward()  # backward: every parameter's grad = d loss / d parameter
     state["step"] += 1
     adam_step(parameters(params), state["adam_m"], state["adam_v"], state["step"], lr)
     return loss.data
 
 # ------------------------------------------------------------------------------------------------
-# Sampling: start from BOS, draw the next character from the softmax of the logits, and feed it
-# back in, until the model draws BOS (the end) or runs out of positions.
+# Sampling: from BOS, draw each next character from the logits' softmax, until BOS (the
+# end). Last, train_and_sample() trains a model on a file and samples from it.
 
 def sample(params, config, chars, rng, temperature=1.0):
-    """A new document (a string), drawn with the random.Random `rng`. Logits are divided by
-    `temperature`: below 1 the model plays safe, above 1 it takes chances."""
+    """A new document, drawn with `rng`; below temperature 1 it plays safe, above it is bold."""
     bos = len(chars)
     tokens, kv_cache = [bos], empty_cache(config)
     for pos in range(config.block_size):
@@ -420,13 +329,9 @@ def sample(params, config, chars, rng, temperature=1.0):
         tokens.append(token)
     return "".join(chars[i] for i in tokens[1:])  # the characters after BOS
 
-# ------------------------------------------------------------------------------------------------
-# All of it put together: a driver that trains a model on a file and samples from it.
-
 def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.015,
                      num_samples=10, seed=42):
-    """Train a default-sized model on the documents in `path` for `steps` steps, printing the
-    losses (learning_rate is the peak); then print and return num_samples new documents."""
+    """Train a default-sized model on `path`, printing the loss; print and return samples."""
     docs = load_docs(path)
     train_docs, val_docs = split_docs(docs, seed)
     chars = sorted(set("".join(docs)))
@@ -446,9 +351,7 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
     print("samples: " + ", ".join(samples))
     return samples
 
-# That is the whole algorithm. Next, the same model trained several times faster, with every
-# gradient worked out by hand; then the tool around it (checkpoints, resume, a look inside, the
-# command line).
+# That is the whole algorithm; the rest makes it fast, and a tool.
 
 # ================================================================================================
 # Part 2: backprop by hand
@@ -1281,7 +1184,7 @@ def generate(params, config, chars, rng, temperature=1.0, top_k=None, prompt="")
     divided by `temperature`; 0 takes the likeliest token (greedy). top_k keeps the k likeliest
     tokens. The model reads one position at a time, its keys and values kept in a kv cache."""
     bos = len(chars)
-    tokens, kv_cache = [bos] + encode(prompt, chars), empty_cache(config)
+    tokens, kv_cache = tokenize(prompt, chars)[:-1], empty_cache(config)
     for pos in range(config.block_size):
         logits = gpt_forward([[tokens[pos]]], params, config, [kv_cache])[0][0]
         if pos + 1 < len(tokens):  # still reading the prompt

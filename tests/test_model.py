@@ -29,12 +29,12 @@ class DataTest(unittest.TestCase):
     def test_tokenizer_round_trip(self):
         chars = sorted(set("".join(DOCS)))
         for doc in DOCS:
-            ids = microgpt.encode(doc, chars)
+            ids = microgpt.tokenize(doc, chars)[1:-1]
             self.assertTrue(all(0 <= i < len(chars) for i in ids))
             self.assertEqual("".join(chars[i] for i in ids), doc)
 
     def test_ids_follow_sorted_characters(self):
-        self.assertEqual(microgpt.encode("cab", ["a", "b", "c"]), [2, 0, 1])
+        self.assertEqual(microgpt.tokenize("cab", ["a", "b", "c"])[1:-1], [2, 0, 1])
 
     def test_a_document_is_read_between_two_bos(self):
         self.assertEqual(microgpt.tokenize("cab", ["a", "b", "c"]), [3, 2, 0, 1, 3])
@@ -301,8 +301,9 @@ class NothingLeftForTheCycleCollectorTest(unittest.TestCase):
 
 class PartOneAloneTest(unittest.TestCase):
     def test_the_reading_guides_command_runs_part_1_alone(self):
-        # the command the docstring gives, on a tiny file for a few steps
-        command = re.search(r'python -c "(.+)"', microgpt.__doc__).group(1)
+        # the command the README gives, on a tiny file for a few steps
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            command = re.search(r'python -c "(.+)"', f.read()).group(1)
         self.assertIn("split('\\n# Part 2')[0]", command)
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "names.txt")

@@ -2,9 +2,9 @@
 
     python tools/renumber.py
 
-It rewrites "Part N, lines A-B" in the docstring and the README, and in each README line that
-holds a `sed 'Ns/old/new/'` command, the N of the command and of "line N" / "lines N and M" to
-the line where `old` now stands. tests/test_reading.py checks the same numbers; run it after.
+It rewrites "Part N, lines A-B" in the docstring and the README, and for each `sed
+'Ns/old/new/'` command of the README, the N of the command and of every "line N" / "lines N and
+M" in the README to the line where `old` now stands. tests/test_reading.py checks the same numbers; run it after.
 """
 import re
 import sys
@@ -24,25 +24,22 @@ def main():
     text = re.sub(r"(Part (\d), lines )\d+-\d+", lambda m: m.group(1) + spans[int(m.group(2))], text)
     SOURCE.write_text(text, encoding="utf-8")
 
-    readme = README.read_text(encoding="utf-8").splitlines(keepends=True)
-    for k, row in enumerate(readme):
-        row = re.sub(r"(Part (\d), [^*]+\*\* \(lines )\d+-\d+",
-                     lambda m: m.group(1) + spans[int(m.group(2))], row)
-        moved = {}
-        for line, old in re.findall(r"'(\d+)s/((?:[^/\\]|\\.)*)/", row):
-            old = re.sub(r"\\(.)", r"\1", old)
-            at = [i for i, t in enumerate(lines, 1) if old in t]
-            if len(at) != 1:
-                sys.exit(f"README: {old!r} stands on lines {at} of microgpt.py, not on one")
-            moved[line] = str(at[0])
-        if moved:
-            row = re.sub(r"'(\d+)s/", lambda m: f"'{moved.get(m.group(1), m.group(1))}s/", row)
-            row = re.sub(r"\b(lines? )(\d+)( and )?(\d+)?\b", lambda m: m.group(1)
-                         + moved.get(m.group(2), m.group(2))
-                         + (m.group(3) + moved.get(m.group(4), m.group(4)) if m.group(4) else ""),
-                         row)
-        readme[k] = row
-    README.write_text("".join(readme), encoding="utf-8")
+    readme = README.read_text(encoding="utf-8")
+    readme = re.sub(r"(Part (\d), [^*]+\*\* \(lines )\d+-\d+",
+                    lambda m: m.group(1) + spans[int(m.group(2))], readme)
+    moved = {}  # each sed's line number, old -> new
+    for line, old in re.findall(r"'(\d+)s/((?:[^/\\]|\\.)*)/", readme):
+        old = re.sub(r"\\(.)", r"\1", old)
+        at = [i for i, t in enumerate(lines, 1) if old in t]
+        if len(at) != 1:
+            sys.exit(f"README: {old!r} stands on lines {at} of microgpt.py, not on one")
+        moved[line] = str(at[0])
+    readme = re.sub(r"'(\d+)s/", lambda m: f"'{moved.get(m.group(1), m.group(1))}s/", readme)
+    readme = re.sub(r"\b(lines? )(\d+)( and )?(\d+)?\b", lambda m: m.group(1)
+                    + moved.get(m.group(2), m.group(2))
+                    + (m.group(3) + moved.get(m.group(4), m.group(4)) if m.group(4) else ""),
+                    readme)
+    README.write_text(readme, encoding="utf-8")
 
 
 if __name__ == "__main__":
