@@ -14,7 +14,7 @@ import math
 import random
 
 # ================================================================================================
-# Part 1: the algorithm, plain. Every number is a Value, so that autograd can do the calculus.
+# Part 1: the algorithm, plain. Each number the loss depends on is a Value, for autograd.
 # ================================================================================================
 
 # ------------------------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ def load_docs(path):
         return [line.strip() for line in f if line.strip()]
 
 def split_docs(docs, seed):
-    """(train, val): shuffled with `seed`, 10% held out (at most 1,000), as in makemore (2022)."""
+    """(train, val): shuffled with `seed`, 10% held out (at most 1,000), as Karpathy's makemore."""
     docs = list(docs)
     random.Random(seed).shuffle(docs)
     n_val = min(1000, len(docs) // 10)
@@ -40,18 +40,18 @@ def split_docs(docs, seed):
 
 def tokenize(doc, chars):
     """The string `doc` as the model reads it: [BOS, the ids of its characters..., BOS]."""
-    bos, stoi = len(chars), {ch: i for i, ch in enumerate(chars)}
-    return [bos] + [stoi[ch] for ch in doc] + [bos]
+    bos, ids = len(chars), {ch: i for i, ch in enumerate(chars)}
+    return [bos] + [ids[ch] for ch in doc] + [bos]
 
 # ------------------------------------------------------------------------------------------------
 # Autograd. The loss is one number: how badly the model predicts the data. To lower it, we need
-# its gradient with respect to each parameter: how fast it grows as that parameter grows. A Value
-# holds a number, the Values it was made from (its children), and its local gradients: how it
-# moves as each child moves. The Values form a graph, from the parameters to the loss.
+# its gradient with respect to each parameter (a number the model learns): how fast the loss
+# grows as that parameter grows. A Value, a node of a graph, holds a number, the Values it was
+# made from (its children) and its local gradients: how it moves as each child moves.
 #
-# The chain rule gives the rest. A Value's gradient sums, over its uses, the user's gradient times
-# the local gradient. In c = a * b and L = c + a, `a` is used twice: through c it gives dL/dc *
-# dc/da = 1 * b, and directly 1, so dL/da = b + 1. backward() does this from the loss back:
+# The chain rule gives the rest. For a Value a: for each Value c made from it, add dL/dc times
+# dc/da. In c = a * b and L = c + a, `a` is used twice: through c it gives dL/dc * dc/da = 1 * b,
+# and directly 1, so dL/da = b + 1. backward() does this from the loss back:
 #     a, b = Value(2.0), Value(3.0)
 #     L = a * b + a
 #     L.backward()  # a.grad == 4.0 (b + 1), b.grad == 2.0 (a)
@@ -90,12 +90,16 @@ class Value:
         return self + (-other)
     def __truediv__(self, other):  # a / b
         return self * other ** -1.0
-    __radd__ = __add__  # 2 + a (sum() starts from 0)
+    __radd__ = __add__  # 2 + a (sum() starts with 0 + a)
     __rmul__ = __mul__  # 2 * a is a * 2
+    def __rsub__(self, other):  # 2 - a
+        return -self + other
+    def __rtruediv__(self, other):  # 2 / a
+        return self ** -1.0 * other
 
     def backward(self):
-        """Add d self / d v to v.grad for every Value v that self was made from (call it once). The
-        walk is depth-first, with a stack of its own, so no graph is too deep for it."""
+        """Add d self / d v to v.grad for each Value v self was made from (grads add up: zero them
+        first). Its walk keeps its own stack, not nested calls (Python allows ~1,000): any depth."""
         order, seen, stack = [], set(), [(self, False)]
         while stack:  # each node after those it was made from
             v, children_done = stack.pop()
@@ -119,7 +123,7 @@ def dot(a, b):
     return sum(ai * bi for ai, bi in zip(a, b))
 
 def linear(x, w):
-    """y = w x, w [n_out][n_in]: each output (a neuron) weighs all the inputs by a row of w."""
+    """y = w x, w [n_out][n_in]: each output (a neuron) is the inputs weighted by a row of w."""
     return [dot(row, x) for row in w]
 
 def softmax(logits):
@@ -131,8 +135,8 @@ def softmax(logits):
     return [e / total for e in exps]
 
 def cross_entropy(logits, target):
-    """-ln p[target] (in nats), with p = softmax(logits). A text's probability is the product of
-    its p's; -ln turns it into a sum of these losses: 0 if p is 1, ln 27 = 3.30 for a guess."""
+    """-ln p[target], p = softmax(logits), in nats (natural logs). A text's probability is the
+    product of its p's; -ln makes it a sum: 0 if p is 1, ln 27 = 3.30 for a uniform guess of 27."""
     return -softmax(logits)[target].log()
 
 def layernorm(x, weight, bias, eps=1e-5):
@@ -144,19 +148,19 @@ def layernorm(x, weight, bias, eps=1e-5):
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
 def gelu(x):
-    """GELU (Hendrycks & Gimpel 2016), a smooth max(0, x): without a bend, two linear layers in a
-    row compute no more than one."""
+    """GELU (Hendrycks & Gimpel 2016), a smooth max(0, x), in GPT-2's tanh approximation. Two
+    linear layers with nothing between them act as one; a bend between them does more."""
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 # ------------------------------------------------------------------------------------------------
 # Model: GPT-2 (Radford et al. 2019) in miniature. A token becomes n_embd numbers: a learned
-# vector for it (a row of wte) plus one for its position (a row of wpe), without which the c of
-# "abc" could not be told from that of "bac". Then come n_layer transformer blocks (Vaswani et
-# al. 2017): attention gathers from the tokens before, an MLP (two linear layers, a GELU between)
-# works on the token alone, and each adds its result, x = x + f(x) (a residual). Through many
-# layers a gradient, a product of local gradients, can vanish; + has local gradient 1, a way back.
-# LayerNorms open each branch and the end; lm_head, a linear layer, gives a logit per token:
+# vector for it (a row of wte, the token embeddings) plus one for its position (a row of wpe),
+# without which the c of "abc" could not be told from that of "bac". Then come n_layer
+# transformer blocks (Vaswani et al. 2017): attention gathers from the tokens so far, an MLP
+# (two linear layers, a GELU between) works on the token alone, and each adds its result, x = x
+# + f(x) (a residual). Through many layers a gradient multiplies many local gradients and can
+# shrink to 0; + passes it back whole. lm_head gives a logit per possible next token:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))
@@ -171,7 +175,7 @@ class GPTConfig:
         self.n_embd = n_embd  # numbers per token (the embedding width), a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """Every parameter, named as in GPT-2. Matrices start random (neurons must differ) and small
+    """Every parameter, named after GPT-2's. Matrices start random (neurons must differ) and small
     (the first loss near ln vocab_size): Gaussian draws of standard deviation `std`."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
@@ -190,7 +194,7 @@ def init_params(config, rng, std=0.08):
         params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # widen ("fully connected")
         params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # narrow back ("projection")
     params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)
-    params["lm_head"] = matrix(config.vocab_size, n_embd)  # a logit per token (GPT-2: wte again)
+    params["lm_head"] = matrix(config.vocab_size, n_embd)  # GPT-2 reuses wte here
     return params
 
 def parameters(params):
@@ -207,13 +211,12 @@ def empty_cache(config):
 # positions' values v summed with those weights. Each head has its own slice of q, k and v, to
 # look for its own things (training shapes wq, wk and wv into these roles). A sum of head_dim
 # products of variance 1 has variance head_dim: scaled by 1/sqrt(head_dim) it keeps variance 1,
-# and the softmax does not saturate (all weight on one position). gpt() reads one token at a time
-# and sees only the keys in the KV cache: it is causal. Real GPTs do all positions at once,
-# masking the later ones, for the same numbers.
+# so the softmax does not saturate (all weight on one position). Reading a token at a time, gpt()
+# sees only the keys in its KV cache: real GPTs read all positions at once, masking later ones.
 
 def gpt(token, pos, kv_cache, params, config):
-    """The logits for the token after `token`, at position `pos`; this position's keys and values
-    join kv_cache's. Shapes: [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27] logits."""
+    """The logits for the token after `token`, at position `pos`; this position's key and value
+    join kv_cache. Default shapes: [12] -> 4 heads x [3] -> [12] -> MLP [48] -> [12] -> [27]."""
     x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]  # [n_embd]
     head_dim = config.n_embd // config.n_head
     scale = 1.0 / math.sqrt(head_dim)
@@ -265,16 +268,16 @@ def evaluate(docs, params, config):
     return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
-# Learning. A small step against the gradient lowers the loss. A batch's gradient is a cheap,
-# noisy estimate of the whole data's, and many cheap steps beat a few exact ones: that is SGD
-# (stochastic gradient descent), p.data -= lr * p.grad, with lr the learning rate. But gradients
-# differ in scale by orders of magnitude. Adam (Kingma & Ba 2015) gives each parameter its own
-# step: a running average of its gradient (m) over the root of one of its square (v), about lr.
+# Learning. A small step against the gradient lowers the loss. The gradient of a batch (a few
+# documents) is a cheap, noisy estimate of the whole data's, and many cheap steps beat a few exact
+# ones: that is SGD (stochastic gradient descent), p.data -= lr * p.grad, with lr the learning
+# rate. But gradients differ in scale by orders of magnitude. Adam (Kingma & Ba 2015) steps by
+# lr * m / sqrt(v), m and v running averages of the gradient and its square: about lr, any scale.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """Update the Values `flat` from their grads, then zero the grads; m and v are the averages
     (over about 10 and 100 steps), t the step from 1."""
-    # m and v start at 0: dividing by 1 - beta^t corrects the early steps
+    # m and v start at 0, so at first they are too small: dividing by 1 - beta^t scales them up
     correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
     for i, p in enumerate(flat):
         m[i] = beta1 * m[i] + (1 - beta1) * p.grad
@@ -285,7 +288,7 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.grad = 0.0
 
 def lr_at(step, max_steps, learning_rate):
-    """Up linearly over the first 2% of steps (Adam's averages are poor), then down towards 0."""
+    """Up over the first 2% of steps (Adam's averages, of few steps, are noisy), then down to 0."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
@@ -313,8 +316,7 @@ def train_step(state, batch, params, config, lr):
     return loss.data
 
 # ------------------------------------------------------------------------------------------------
-# Sampling: from BOS, draw each next character from the logits' softmax, until BOS (the
-# end). Last, train_and_sample() trains a model on a file and samples from it.
+# Sampling: from BOS, draw each next character from the logits' softmax, until BOS (the end).
 
 def sample(params, config, chars, rng, temperature=1.0):
     """A new document, drawn with `rng`; below temperature 1 it plays safe, above it is bold."""
@@ -350,8 +352,6 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
     samples = [sample(params, config, chars, rng) for _ in range(num_samples)]
     print("samples: " + ", ".join(samples))
     return samples
-
-# That is the whole algorithm; the rest makes it fast, and a tool.
 
 # ================================================================================================
 # Part 2: backprop by hand
