@@ -2,8 +2,8 @@ r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
 A GPT (generative pre-trained transformer) is a language model. Given a text so far, here one
 character at a time, it gives each possible next character a probability. Training nudges its
-numbers until what really came next gets more; sampling draws one character after another to
-write new text.
+numbers until the character that really came next gets a higher probability; sampling draws
+one character after another to write new text.
 
 Part 1 is the whole algorithm, written plainly. Stop there on a first read: it is a complete GPT
 that trains. Part 2 trains the same model several times faster, with every gradient worked out
@@ -49,7 +49,7 @@ def tokenize(doc, chars):
 # grows as that parameter grows. A Value, a node of a graph, holds a number, the Values it was
 # made from (its children) and its local gradients: how it moves as each child moves.
 #
-# The chain rule gives the rest. For a Value a: for each Value c made from it, add dL/dc times
+# The chain rule gives the rest: dL/da is the sum, over each c made from a, of dL/dc times
 # dc/da. In c = a * b and L = c + a, `a` is used twice: through c it gives dL/dc * dc/da = 1 * b,
 # and directly 1, so dL/da = b + 1. backward() does this from the loss back:
 #     a, b = Value(2.0), Value(3.0)
@@ -99,9 +99,9 @@ class Value:
 
     def backward(self):
         """Add d self / d v to v.grad for each Value v self was made from (grads add up: zero them
-        first). Its walk keeps its own stack, not nested calls (Python allows ~1,000): any depth."""
+        first). Order the nodes so that each follows its children, then hand gradients back."""
         order, seen, stack = [], set(), [(self, False)]
-        while stack:  # each node after those it was made from
+        while stack:  # a stack, not recursion: Python allows ~1,000 nested calls, too few here
             v, children_done = stack.pop()
             if children_done:  # v's children are in order: v follows them
                 order.append(v)
@@ -159,8 +159,8 @@ def gelu(x):
 # without which the c of "abc" could not be told from that of "bac". Then come n_layer
 # transformer blocks (Vaswani et al. 2017): attention gathers from the tokens so far, an MLP
 # (two linear layers, a GELU between) works on the token alone, and each adds its result, x = x
-# + f(x) (a residual). Through many layers a gradient multiplies many local gradients and can
-# shrink to 0; + passes it back whole. lm_head gives a logit per possible next token:
+# + f(x) (a residual). Through many layers a gradient, a product of local gradients, can shrink
+# to 0; + passes it back whole. LayerNorms (ln_) start branches; lm_head gives next-token logits:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))
@@ -175,8 +175,8 @@ class GPTConfig:
         self.n_embd = n_embd  # numbers per token (the embedding width), a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """Every parameter, named after GPT-2's. Matrices start random (neurons must differ) and small
-    (the first loss near ln vocab_size): Gaussian draws of standard deviation `std`."""
+    """Every parameter, named after GPT-2's. Matrices start random, so neurons differ, and small,
+    so the first probabilities are about equal: Gaussian draws of standard deviation `std`."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
@@ -212,7 +212,7 @@ def empty_cache(config):
 # look for its own things (training shapes wq, wk and wv into these roles). A sum of head_dim
 # products of variance 1 has variance head_dim: scaled by 1/sqrt(head_dim) it keeps variance 1,
 # so the softmax does not saturate (all weight on one position). Reading a token at a time, gpt()
-# sees only the keys in its KV cache: real GPTs read all positions at once, masking later ones.
+# sees only the keys in its KV cache: real GPTs read all positions at once, giving later ones 0.
 
 def gpt(token, pos, kv_cache, params, config):
     """The logits for the token after `token`, at position `pos`; this position's key and value
@@ -246,7 +246,7 @@ def gpt(token, pos, kv_cache, params, config):
     return linear(x, params["lm_head"])  # [vocab_size]
 
 # ------------------------------------------------------------------------------------------------
-# Loss: at each position, the cross-entropy of the model's prediction; a batch's is their mean.
+# Loss: the cross-entropy of each position's prediction; for a batch (a few documents), the mean.
 
 def doc_losses(tokens, params, config):
     """The loss at each position pos of `tokens` (cut at block_size): predicting tokens[pos + 1]."""
@@ -268,15 +268,15 @@ def evaluate(docs, params, config):
     return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
-# Learning. A small step against the gradient lowers the loss. The gradient of a batch (a few
-# documents) is a cheap, noisy estimate of the whole data's, and many cheap steps beat a few exact
-# ones: that is SGD (stochastic gradient descent), p.data -= lr * p.grad, with lr the learning
-# rate. But gradients differ in scale by orders of magnitude. Adam (Kingma & Ba 2015) steps by
-# lr * m / sqrt(v), m and v running averages of the gradient and its square: about lr, any scale.
+# Learning. A small step against the gradient lowers the loss. A batch's gradient is a cheap,
+# noisy estimate of the whole data's, and many cheap steps beat a few exact ones: SGD
+# (stochastic gradient descent), p.data -= lr * p.grad, with lr the learning rate. But gradients
+# differ in scale by orders of magnitude. Adam (Kingma & Ba 2015) steps by lr * m / sqrt(v), m
+# and v running averages of the gradient and its square: m / sqrt(v) is about 1 at any scale.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """Update the Values `flat` from their grads, then zero the grads; m and v are the averages
-    (over about 10 and 100 steps), t the step from 1."""
+    (of about the last 1 / (1 - beta) = 10 and 100 steps), t the step from 1."""
     # m and v start at 0, so at first they are too small: dividing by 1 - beta^t scales them up
     correction1, correction2 = 1 - beta1 ** t, 1 - beta2 ** t
     for i, p in enumerate(flat):
@@ -288,7 +288,7 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.grad = 0.0
 
 def lr_at(step, max_steps, learning_rate):
-    """Up over the first 2% of steps (Adam's averages, of few steps, are noisy), then down to 0."""
+    """Rising over the first 2% of steps (Adam's first averages are noisy), then falling to 0."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
@@ -319,7 +319,7 @@ def train_step(state, batch, params, config, lr):
 # Sampling: from BOS, draw each next character from the logits' softmax, until BOS (the end).
 
 def sample(params, config, chars, rng, temperature=1.0):
-    """A new document, drawn with `rng`; below temperature 1 it plays safe, above it is bold."""
+    """A new document, drawn with `rng`; a temperature below 1 sharpens the probabilities."""
     bos = len(chars)
     tokens, kv_cache = [bos], empty_cache(config)
     for pos in range(config.block_size):
