@@ -1005,6 +1005,9 @@ def from_checkpoint(ckpt):
                  for k, (template, low, high) in rules.items()}
         params = state.pop("params")
         after = state["loss_after"] = ckpt.get("loss_after")  # optional: absent counts all
+        state["shuffle"] = ckpt.get("shuffle", False)  # optional: older files read in order
+        if not isinstance(state["shuffle"], bool):
+            raise ValueError("shuffle must be true or false")
         if after is not None and after not in list(chars):
             raise ValueError("loss_after must be null or one of the checkpoint's chars")
         history = ckpt.get("history", {"train": [], "val": []})  # optional: older files lack it
@@ -1097,6 +1100,23 @@ def validate(params, config, val_tokens, args):
               for loss in position_losses(batch, params, config, args.after)[0]]
     return math.fsum(losses) / len(losses)
 
+def next_docs(train_docs, state, batch_size, orders):
+    """The batch_size documents of train_docs that training reads next, from state["position"]
+    on. The first pass reads them in split_docs' order, as Part 1's get_batch does. With
+    state["shuffle"], each later pass reads them in a new order, seeded by the run's seed and the
+    pass number, so a resumed run reads what an uninterrupted one would. `orders` keeps the
+    current pass's order ({} to start)."""
+    n, docs = len(train_docs), []
+    for k in range(state["position"], state["position"] + batch_size):
+        p = k // n if state["shuffle"] else 0  # the pass that position k falls in
+        if p not in orders:
+            orders.clear()
+            orders[p] = list(range(n))
+            if p:
+                random.Random(f"{state['seed']} {p}").shuffle(orders[p])
+        docs.append(train_docs[orders[p][k % n]])
+    return docs
+
 def train(params, config, chars, train_docs, val_tokens, state, args, save):
     """Train `params` and `state` in place up to args.max_steps on train_docs (strings, tokenized as
     batches draw them), adding each loss to state["history"] and calling save(state) at each
@@ -1105,12 +1125,12 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
     values = as_values(params) if args.plain else None  # --plain: Part 1's Values train
     args.training = True  # a signal now only ends the loop (see main)
     try:
-        first, started, t0, tokens = state["step"], time.time(), time.time(), 0
+        first, started, t0, tokens, orders = state["step"], time.time(), time.time(), 0, {}
         warmup, too_high, high = max(1, args.max_steps // 50), 2 * math.log(config.vocab_size), 0
         while state["step"] < args.max_steps and not args.stop:
             step = state["step"] + 1
             status(f"step {step}/{args.max_steps}", args.progress)  # until a line replaces it
-            docs = get_batch(train_docs, state["position"], args.batch_size)
+            docs = next_docs(train_docs, state, args.batch_size, orders)
             batch = [tokenize(doc, chars) for doc in docs]
             for t in batch:  # the positions read (no sum(): see Part 2's note on PyPy)
                 tokens += min(config.block_size, len(t) - 1)
@@ -1439,7 +1459,7 @@ def prepare(args):
         check_config(config, batch, args.plain)  # before anything big is made
         params = as_floats(init_params(config, random.Random(args.seed)))
         args.out_id = None  # a file found there when saving was written by another process
-        state = {**init_state(params), "seed": args.seed, "position": 0,
+        state = {**init_state(params), "seed": args.seed, "position": 0, "shuffle": True,
                  "loss_after": args.loss_after, "history": {"train": [], "val": []}}
     check_text("--prompt", args.prompt, chars, config.block_size)
     if args.explain is not None:

@@ -92,9 +92,37 @@ class CliTest(unittest.TestCase):
         self.assertEqual((ckpt["format"], ckpt["version"], ckpt["step"]), ("microgpt", 1, 3))
         self.assertEqual(ckpt["config"], {"n_layer": 1, "n_head": 2, "n_embd": 8, "block_size": 7})
         self.assertEqual(ckpt["chars"], "".join(sorted(set("".join(NAMES)))))
+        self.assertIs(ckpt["shuffle"], True)  # a new run reads each pass in a new order
         self.assertEqual(len(ckpt["params"]["wte"]), len(ckpt["chars"]) + 1)
         self.assertEqual(len(ckpt["params"]["h.0.ln_1.bias"]), 8)
         self.assertFalse([f for f in os.listdir(self.dir) if f.startswith(".model.json.")])
+
+    def test_each_pass_after_the_first_reads_the_documents_in_a_new_order(self):
+        docs = [f"doc{i}" for i in range(10)]
+        def read(shuffle, seed=42, steps=12, batch_size=3, position=0):
+            state, orders, out = {"seed": seed, "position": position, "shuffle": shuffle}, {}, []
+            for _ in range(steps):
+                out += microgpt.next_docs(docs, state, batch_size, orders)
+                state["position"] += batch_size
+            return out
+        passes = [read(True)[k:k + 10] for k in range(0, 30, 10)]
+        self.assertEqual(passes[0], docs)  # the first pass: split_docs' order, as get_batch
+        self.assertEqual([sorted(p) for p in passes], [sorted(docs)] * 3)  # each reads all once
+        self.assertNotEqual(passes[1], docs)
+        self.assertNotEqual(passes[1], passes[2])
+        self.assertEqual(read(True), read(True))  # seeded: the same run reads the same
+        self.assertNotEqual(read(True), read(True, seed=1))
+        self.assertEqual(read(True)[15:], read(True, steps=7, position=15))  # resumed mid-pass
+        self.assertEqual(read(False), microgpt.get_batch(docs, 0, 36))  # an older checkpoint's
+
+    def test_a_checkpoint_saved_before_per_pass_orders_resumes_in_order(self):
+        with open(self.ckpt, encoding="utf-8") as f:
+            ckpt = json.load(f)
+        del ckpt["shuffle"]
+        self.assertIs(microgpt.from_checkpoint(ckpt)[3]["shuffle"], False)
+        ckpt["shuffle"] = "yes"
+        with self.assertRaisesRegex(ValueError, "shuffle must be true or false"):
+            microgpt.from_checkpoint(ckpt)
 
     def test_sample_only_loads_and_samples(self):
         r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--num-samples", 7)
