@@ -704,13 +704,16 @@ def train_step_fast(state, batch, params, config, lr, after=None):
 # A finite difference checks one with no calculus at all: nudge one parameter by +h and by -h,
 # and (L(p + h) - L(p - h)) / 2h is the slope of the loss, close to the gradient.
 
+GRADCHECK_LIMIT = 1e-4  # gradcheck's verdict: see its docstring
+
 def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter):
     """The largest relative error between the gradients of the loss on `docs` (token lists)
     and finite differences, over n parameters (drawn among those with a gradient), and how many
     were checked. grad(docs, params, config) gives the gradients (default: loss_and_grads');
     watch(items) wraps the loop over the parameters (to show progress, say). The difference
     quotient's own error (about h^2/6 times the third derivative, plus rounding of the losses
-    over h) keeps it below about 1e-6 at this h: errors that small mean they are right."""
+    over h) keeps it below about 1e-6 at this h, while a wrong formula errs by 1e-2 or more:
+    below GRADCHECK_LIMIT, 1e-4, between the two, the gradients are right."""
     grads = grad(docs, params, config) if grad else loss_and_grads(docs, params, config)[1]
     where = [(row, j, g) for name, p in params.items()
              for row, grad_row in zip(rows_of(p), rows_of(grads[name]))
@@ -1485,7 +1488,8 @@ def prepare(args):
 
 def run(args):
     """The program: prepare, then gradcheck and stop, or train (unless --sample-only), sample and
-    explain. Returns the model (a namespace: params, config, chars, state)."""
+    explain. Returns the model (a namespace: params, config, chars, state), or with --gradcheck
+    its verdict (True if it passed)."""
     docs, params, config, chars, state = prepare(args)
     model = SimpleNamespace(params=params, config=config, chars=chars, state=state)
     train_docs, val_docs = split_docs(docs, state["seed"])
@@ -1512,8 +1516,10 @@ def run(args):
         except (ArithmeticError, ValueError):  # ln 0, or an overflow: the model's numbers
             raise ValueError("the model's probabilities underflow or overflow, so there is no "
                              "gradient to check (did its training diverge?)")
-        print(f"gradcheck: largest relative error {err:.2e} over {n} parameters")
-        return model
+        passed = err < GRADCHECK_LIMIT
+        print(f"gradcheck: largest relative error {err:.2e} over {n} parameters: "
+              + ("passed" if passed else "FAILED") + f" (the limit is {GRADCHECK_LIMIT:.0e})")
+        return passed
     if not args.sample_only:
         counted = (tokenize(d, chars) for d in train_docs[:100_000])  # a sample, on big files
         baselines = {"uniform guessing": math.log(config.vocab_size), "bigram counts":
@@ -1542,6 +1548,8 @@ def run(args):
         save(state)
         if args.stop:
             print(f"interrupted after step {step}" + (f", saved to {args.out}" if args.out else ""))
+        elif args.out:
+            print(f"saved to {args.out} (--resume trains on, --sample-only samples)")
         print(f"step {step}: val loss {val:.4f}" + (" (" + ", ".join(
             f"{abs(b - val):.4f} {'below' if val < b else 'above'} {name}"
             for name, b in baselines.items()) + ")" if val_tokens
@@ -1554,19 +1562,23 @@ def run(args):
     seen = {s: "new" for s in samples}  # then marked by one pass over the data, not a dict of it
     for name, group in (("train", train_docs), ("val", val_docs)):
         seen.update((d, name) for d in group if d in seen)
+    seen[""] = "empty"  # the model drew the end first
     if samples:
-        print(f"{len(samples)} samples, {sum(seen[s] == 'new' for s in samples)} new "
-              f"(the others are in the train or val data):")
+        counts = Counter(seen[s] for s in samples)
+        print(f"{len(samples)} samples, {counts['new']} new"
+              + (f", {counts['empty']} empty" if counts["empty"] else "")
+              + " (the others are in the train or val data):")
     width = max([len(visible(s)) for s in samples] + [1])
     for s in samples:
-        print(f"{visible(s):<{width}}  {seen[s]}")
+        print("(empty)" if not s else f"{visible(s):<{width}}  {seen[s]}")
     if args.explain is not None:
         print_explain(explain(args.explain, params, config, chars, args.after), chars)
     return model
 
 def main(argv=None):
     """Run the program on the command-line arguments `argv` (default: sys.argv[1:]). Returns the
-    model (a namespace: params, config, chars, state), or None after an error in a notebook."""
+    model (a namespace: params, config, chars, state), --gradcheck's verdict (True if it passed;
+    exit status 1 if not, outside a notebook), or None after an error in a notebook."""
     parser = build_parser()
     try:
         here, notebook = os.path.dirname(os.path.abspath(__file__)), False
@@ -1619,6 +1631,8 @@ def main(argv=None):
             signal.signal(s, handler)
     if args.stop and not notebook:
         sys.exit(128 + args.stop[0])  # the shell's code for "stopped by signal n": 130 for Ctrl-C
+    if model is False and not notebook:
+        sys.exit(1)  # --gradcheck failed
     return model
 
 if __name__ == "__main__":

@@ -334,6 +334,44 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         err = float(r.stdout.split("largest relative error")[1].split()[0])
         self.assertLess(err, 1e-5)
+        self.assertIn("parameters: passed (the limit is 1e-04)", r.stdout)
+
+    def test_gradcheck_gives_a_verdict_and_fails_a_broken_gradient(self):
+        # GELU's derivative broken, as the README's "Catch a bug with gradcheck" breaks it
+        source = read(SCRIPT, "r").replace("(1 - t * t) * GELU_C", "(1 - t) * GELU_C")
+        broken = self.path("broken.py", source)
+        r = subprocess.run([sys.executable, broken, "-i", self.data, "--gradcheck", *TINY],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("parameters: FAILED (the limit is 1e-04)", r.stdout)
+        self.assertEqual(r.stderr, "")
+        flags = ["-i", self.data, "--gradcheck", *TINY]
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertIs(microgpt.main(flags), True)  # called from Python: the verdict
+            cell = {}  # pasted into a notebook, the broken copy returns False, without exiting
+            exec(compile(source, "<cell>", "exec"), cell)
+            self.assertIs(cell["main"](flags), False)
+
+    def test_a_run_that_ends_says_where_it_saved(self):
+        path = os.path.join(self.dir, "ends.json")
+        r = run("-i", self.data, "--max-steps", 3, "-o", path, *TINY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"\nsaved to {path} (--resume trains on, --sample-only samples)\n", r.stdout)
+        r = run("-i", self.data, "--max-steps", 3, *TINY)
+        self.assertNotIn("saved to", r.stdout)
+
+    def test_an_empty_sample_is_shown_and_counted_apart(self):
+        ckpt = json.loads(read(self.ckpt, "r"))
+        params = ckpt["params"]  # logits = lm_head . ln_f.bias: the end (BOS) wins at once
+        params["ln_f.weight"] = [0.0] * len(params["ln_f.weight"])
+        params["ln_f.bias"] = [1.0] * len(params["ln_f.bias"])
+        params["lm_head"] = [[0.0] * len(row) for row in params["lm_head"]]
+        params["lm_head"][-1] = [5.0] * len(params["lm_head"][-1])
+        path = self.path("ends_at_once.json", json.dumps(ckpt))
+        r = run("-i", self.data, "--sample-only", "-o", path, "--num-samples", 3)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("3 samples, 0 new, 3 empty (the others are in the train or val data):\n"
+                      + "(empty)\n" * 3, r.stdout)
 
     def test_pasted_into_a_notebook_runs_with_the_defaults(self):
         # a kernel starts with its own arguments; the pasted file must ignore them
