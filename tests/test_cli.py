@@ -81,6 +81,9 @@ class CliTest(unittest.TestCase):
         # each line: the sample (which may hold spaces), then its mark
         samples = []
         for line in lines[at + 1:]:
+            if line == "(empty)":  # the model drew the end first
+                samples.append(("", "empty"))
+                continue
             if not line.split() or line.split()[-1] not in ("new", "train", "val"):
                 break
             samples.append((line[:-len(line.split()[-1])].strip(), line.split()[-1]))
@@ -306,9 +309,11 @@ class CliTest(unittest.TestCase):
     def test_samples_are_marked_new_or_seen(self):
         r = run("-i", self.data, "--sample-only", "-o", self.ckpt, "--num-samples", 30)
         samples = self.samples(r.stdout)
+        self.assertEqual(len(samples), 30)
         for s, mark in samples:
-            self.assertEqual(mark == "new", s not in NAMES, (s, mark))
-            self.assertIn(mark, ("new", "train", "val"))
+            self.assertEqual(mark == "new", s not in NAMES + [""], (s, mark))
+            self.assertEqual(mark == "empty", s == "", (s, mark))
+            self.assertIn(mark, ("new", "train", "val", "empty"))
         n_new = int(r.stdout.split(" samples, ")[1].split()[0])
         self.assertEqual(n_new, [mark for _, mark in samples].count("new"))
 
