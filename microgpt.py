@@ -163,7 +163,7 @@ def gelu(x):
 # to 0; + passes it back whole. LayerNorms (ln_) start branches; lm_head gives next-token logits:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
-#     logits = lm_head(ln_f(x))
+#     logits = lm_head(ln_f(x))            (the README draws it, with its shapes)
 
 class GPTConfig:
     """The model's sizes, named as in nanoGPT (Karpathy's GPT-2 code)."""
@@ -1636,4 +1636,4 @@ def main(argv=None):
     return model
 
 if __name__ == "__main__":
-    model = main()  # in a notebook, the next cell can use it: sample(model.params, ...)
+    model = main()  # in a notebook, the next cell can use it: generate(model.params, ...)

