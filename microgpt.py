@@ -160,7 +160,7 @@ def gelu(x):
 # transformer blocks (Vaswani et al. 2017): attention gathers from the tokens so far, an MLP
 # (two linear layers, a GELU between) works on the token alone, and each adds its result, x = x
 # + f(x) (a residual). Through many layers a gradient, a product of local gradients, can shrink
-# to 0; + passes it back whole. LayerNorms (ln_) start branches; lm_head gives next-token logits:
+# to 0; + passes it back whole. A LayerNorm (ln_) starts each branch; lm_head gives the logits:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))            (the README draws it, with its shapes)
