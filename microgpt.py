@@ -706,21 +706,22 @@ def train_step_fast(state, batch, params, config, lr, after=None):
 
 GRADCHECK_LIMIT = 1e-4  # gradcheck's verdict: see its docstring
 
-def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter):
-    """The largest relative error between the gradients of the loss on `docs` (token lists)
-    and finite differences, over n parameters (drawn among those with a gradient), and how many
-    were checked. grad(docs, params, config) gives the gradients (default: loss_and_grads');
+def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter, after=None):
+    """The largest relative error between the gradients of the loss on `docs` (token lists),
+    counted from `after` on as in split_targets, and finite differences, over n parameters
+    (drawn among those with a gradient), and how many were checked. grad(docs, params, config,
+    after) gives the gradients (default: loss_and_grads');
     watch(items) wraps the loop over the parameters (to show progress, say). The difference
     quotient's own error (about h^2/6 times the third derivative, plus rounding of the losses
     over h) keeps it below about 1e-6 at this h, while a wrong formula errs by 1e-2 or more. So
     an error below GRADCHECK_LIMIT (1e-4, between the two) means the gradients are right."""
-    grads = grad(docs, params, config) if grad else loss_and_grads(docs, params, config)[1]
+    grads = (grad or (lambda *a: loss_and_grads(*a)[1]))(docs, params, config, after)
     where = [(row, j, g) for name, p in params.items()
              for row, grad_row in zip(rows_of(p), rows_of(grads[name]))
              for j, g in enumerate(grad_row) if g]
 
     def loss():
-        losses = position_losses(docs, params, config)[0]
+        losses = position_losses(docs, params, config, after)[0]
         return math.fsum(losses) / len(losses)
     checked, worst = rng.sample(where, min(n, len(where))), 0.0
     for row, j, g in watch(checked):
@@ -1075,21 +1076,25 @@ def as_values(params):
     return {name: [[Value(x) for x in row] if isinstance(row, list) else Value(row) for row in p]
             for name, p in params.items()}
 
-def plain_step(state, batch, values, config, lr, after=None):
-    """Part 1's train_step on `values` (Part 1's params), with the loss counted only from the
+def plain_loss(batch, values, config, after=None):
+    """Part 1's batch_loss on `values` (Part 1's params), with the loss counted only from the
     position that reads `after` (a token id) on, if given, as --loss-after asks."""
     losses = [loss for tokens in batch for loss in
               doc_losses(tokens, values, config)[0 if after is None else tokens.index(after):]]
-    loss = sum(losses) / len(losses)
+    return sum(losses) / len(losses)
+
+def plain_step(state, batch, values, config, lr, after=None):
+    """Part 1's train_step on `values`, on plain_loss."""
+    loss = plain_loss(batch, values, config, after)
     loss.backward()
     state["step"] += 1
     adam_step(parameters(values), state["adam_m"], state["adam_v"], state["step"], lr)
     return loss.data
 
-def plain_grads(docs, params, config):
-    """The gradients of the loss on `docs` by Part 1's autograd (for --gradcheck --plain)."""
+def plain_grads(docs, params, config, after=None):
+    """The gradients of plain_loss on `docs` by Part 1's autograd (for --gradcheck --plain)."""
     values = as_values(params)
-    batch_loss(docs, values, config).backward()
+    plain_loss(docs, values, config, after).backward()
     return as_floats(values, "grad")
 
 def validate(params, config, val_tokens, args):
@@ -1470,7 +1475,7 @@ def prepare(args):
     after = state["loss_after"]  # the checkpoint's, on --resume and --sample-only
     if after is not None and args.explain is not None and after not in args.explain:
         raise ValueError(f"--explain needs a {after!r}: the model's loss counts only after it")
-    if after is not None and not args.sample_only:
+    if after is not None and (args.gradcheck or not args.sample_only):
         lacking = len([d for d in docs if after not in d[:config.block_size - 1]])
         if lacking:
             raise ValueError(f"--loss-after {after!r}: {lacking:,} documents have no {after!r} "
@@ -1512,7 +1517,8 @@ def run(args):
         try:
             err, n = gradcheck(params, config, [tokenize(d, chars) for d in train_docs[:4]],
                                random.Random(args.seed), plain_grads if args.plain else None,
-                               watch=lambda items: progress(items, "gradcheck", args.progress))
+                               watch=lambda items: progress(items, "gradcheck", args.progress),
+                               after=args.after)
         except (ArithmeticError, ValueError):  # ln 0, or an overflow: the model's numbers
             raise ValueError("the model's probabilities underflow or overflow, so there is no "
                              "gradient to check (did its training diverge?)")

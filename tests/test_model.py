@@ -154,11 +154,27 @@ class ModelTest(unittest.TestCase):
         params, config, _, tokens = tiny()
         right = microgpt.loss_and_grads(tokens[:3], floats(params), config)[1]
 
-        def wrong(docs, numbers, config):  # every gradient of lm_head twice what it should be
+        def wrong(docs, numbers, config, after):  # every lm_head gradient twice what it should be
             return {**right, "lm_head": [[2 * g for g in row] for row in right["lm_head"]]}
         err = microgpt.gradcheck(floats(params), config, tokens[:3], random.Random(0),
                                  wrong, n=1000)[0]
         self.assertGreater(err, 0.4)
+
+    def test_gradcheck_checks_the_loss_counted_after_a_token(self):
+        # --loss-after's loss, by both paths; and gradients of the whole loss fail against it
+        params, config, chars, tokens = tiny()
+        after = chars.index("m")
+        batch = [t for t in tokens if after in t[1:config.block_size]][:3]
+        for grad in (None, microgpt.plain_grads):
+            err = microgpt.gradcheck(floats(params), config, batch, random.Random(0), grad, n=40,
+                                     after=after)[0]
+            self.assertLess(err, 1e-5)
+
+        def whole(docs, numbers, config, after):  # every position's loss, as if after were None
+            return microgpt.loss_and_grads(docs, numbers, config)[1]
+        err = microgpt.gradcheck(floats(params), config, batch, random.Random(0), whole, n=1000,
+                                 after=after)[0]
+        self.assertGreater(err, 0.1)
 
     def test_the_fast_step_is_the_plain_step(self):
         # Part 1's train_step on Values and Part 2's on floats: the same weights and Adam state
