@@ -715,7 +715,8 @@ def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter, af
     quotient's own error (about h^2/6 times the third derivative, plus rounding of the losses
     over h) keeps it below about 1e-6 at this h, while a wrong formula errs by 1e-2 or more. So
     an error below GRADCHECK_LIMIT (1e-4, between the two) means the gradients are right."""
-    grads = (grad or (lambda *a: loss_and_grads(*a)[1]))(docs, params, config, after)
+    grads = (grad(docs, params, config, after) if grad
+             else loss_and_grads(docs, params, config, after)[1])
     where = [(row, j, g) for name, p in params.items()
              for row, grad_row in zip(rows_of(p), rows_of(grads[name]))
              for j, g in enumerate(grad_row) if g]
