@@ -356,19 +356,18 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
 # ================================================================================================
 # Part 2: backprop by hand
 #
-# Part 1 is correct, and slow: every +, * and exp is a Value that backward() must find, put in
-# order and hand a gradient through, one Python object at a time. Part 2 computes the same model
-# on plain floats, with no graph. Its forward pass runs gpt() for every position of a batch at
-# once and keeps what the backward pass needs. The backward pass then goes through the layers
-# in reverse, each gradient worked out on paper: each layer a forward and a backward, as llm.c
-# (Karpathy 2024) trains GPT-2 in C. Here each backward quotes the forward line it undoes above
-# its gradient. The tests check every gradient against Part 1's autograd and finite differences.
+# Part 1 is correct, and slow. Every +, * and exp is a Value that backward() must find, sort and
+# hand a gradient through, one Python object at a time. Part 2 computes the same model on plain
+# floats, with no graph. Its forward pass runs gpt() for every position of a batch at once and
+# keeps what the backward pass needs. The backward pass goes through the layers in reverse, each
+# gradient worked out on paper, as llm.c (Karpathy 2024) trains GPT-2 in C. Each backward quotes
+# the forward line it undoes. Tests check every gradient against Part 1's autograd.
 #
 # The N positions of a batch's documents are stacked as the N rows of each activation: x is
 # [N][C] (C = n_embd). Only attention looks across rows, and only within a document. A dot
 # product is sum(map(mul, a, b)), which stops at the end of the shorter list (CPython runs it in
-# C). Other sums use math.fsum (exact, so Part 1's sums agree to rounding): PyPy's sum() is one
-# loop its JIT compiles for all callers, and it runs faster left to the dot products alone.
+# C). Other sums use math.fsum, exact, so they agree with Part 1's to rounding (and PyPy's JIT
+# runs sum() fastest when the dot products are its only callers).
 # ================================================================================================
 from operator import add, mul
 
@@ -475,12 +474,11 @@ def softmax_floats(zs):
     return [e / total for e in exps]
 
 def attention_forward(q, caches, lengths, n_head):
-    """heads [N][C] and attn, the attention weights: attn[n][h] holds head h's weight, at row n,
-    for each position of the row's document up to its own. Document d has lengths[d] of the N
-    rows, and caches[d] = (keys, values), gpt()'s kv_cache for this layer, with those rows'
-    keys and values already appended. q is [N][C]. Position t attends to positions 0..t only:
-    the loop's bound is the causal mask that real GPTs apply as a T x T matrix (of -infinity
-    above the diagonal) when they compute every position at once."""
+    """heads [N][C] and attn: attn[n][h] is head h's weights at row n, one per position of its
+    document up to its own. q is [N][C]; document d has lengths[d] of the rows, and caches[d] is
+    gpt()'s kv_cache (keys, values) for this layer, with those rows' keys and values appended.
+    Position t attends to positions 0..t: the loop's bound is the causal mask that real GPTs
+    apply as a T x T matrix (-infinity above the diagonal) when they compute all positions."""
     heads, attn, rows = [], [], iter(q)
     for (keys, values), length in zip(caches, lengths):
         first = len(keys) - length  # the position of this call's first row of the document
@@ -645,8 +643,7 @@ def gpt_backward(dlogits, acts, params, config):
     return {name: grads[name] for name in params}  # in params' order
 
 # ------------------------------------------------------------------------------------------------
-# Training on floats: the loss and its gradients, then Adam, as Part 1's train_step, several
-# times faster.
+# Training on floats: the loss, its gradients and Adam, as in Part 1's train_step.
 
 def split_targets(batch, config, after=None):
     """For each document of `batch` (token lists), the tokens it reads and those it predicts, as
@@ -710,11 +707,11 @@ def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter, af
     """The largest relative error between the gradients of the loss on `docs` (token lists),
     counted from `after` on as in split_targets, and finite differences, over n parameters
     (drawn among those with a gradient), and how many were checked. grad(docs, params, config,
-    after) gives the gradients (default: loss_and_grads');
-    watch(items) wraps the loop over the parameters (to show progress, say). The difference
-    quotient's own error (about h^2/6 times the third derivative, plus rounding of the losses
-    over h) keeps it below about 1e-6 at this h, while a wrong formula errs by 1e-2 or more. So
-    an error below GRADCHECK_LIMIT (1e-4, between the two) means the gradients are right."""
+    after) gives the gradients (by default loss_and_grads gives them); watch(items) wraps the
+    loop over the parameters (to show progress, say). The difference quotient's own error
+    (about h^2/6 times the third derivative, plus rounding of the losses over h) keeps it below
+    about 1e-6 at this h, while a wrong formula errs by 1e-2 or more. So an error below
+    GRADCHECK_LIMIT (1e-4, between the two) means the gradients are right."""
     grads = (grad(docs, params, config, after) if grad
              else loss_and_grads(docs, params, config, after)[1])
     where = [(row, j, g) for name, p in params.items()

@@ -76,6 +76,10 @@ class ReadingGuideTest(unittest.TestCase):
         self.assertLessEqual(len(code), 215)
         self.assertLessEqual(words, 1600)
 
+    def test_part_2_holds_at_most_380_lines(self):
+        found = banners()
+        self.assertLessEqual(found[3] - found[2], 380)
+
     def test_the_module_docstring_fits_15_lines(self):
         self.assertLessEqual(len(microgpt.__doc__.strip().splitlines()), 15)
 
