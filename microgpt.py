@@ -27,16 +27,16 @@ def load_docs(path):
         return [line.strip() for line in f if line.strip()]
 
 def split_docs(docs, seed):
-    """(train, val): shuffled with `seed`, 10% held out (at most 1,000), as Karpathy's makemore."""
+    """(train, val): shuffled with `seed`, 10% held out (at most 1,000)."""
     docs = list(docs)
     random.Random(seed).shuffle(docs)
     n_val = min(1000, len(docs) // 10)
     return docs[n_val:], docs[:n_val]
 
 # ------------------------------------------------------------------------------------------------
-# Tokenizer. A character becomes a number, its token id: its place in `chars`, the data's sorted
-# characters. BOS (beginning of sequence) has id len(chars); these are the vocabulary. A document
-# is read as [BOS, characters..., BOS]: BOS starts it, and predicting BOS means "the end".
+# Tokenizer. Each character becomes its token id, its place in `chars` (the data's characters,
+# sorted). One more token, BOS (beginning of sequence), has id len(chars): with it, they are the
+# vocabulary. A document is read as [BOS, characters..., BOS], and predicting BOS means "the end".
 
 def tokenize(doc, chars):
     """The string `doc` as the model reads it: [BOS, the ids of its characters..., BOS]."""
@@ -46,12 +46,12 @@ def tokenize(doc, chars):
 # ------------------------------------------------------------------------------------------------
 # Autograd. The loss is one number: how badly the model predicts the data. To lower it, we need
 # its gradient with respect to each parameter (a number the model learns): how fast the loss
-# grows as that parameter grows. A Value, a node of a graph, holds a number, the Values it was
-# made from (its children) and its local gradients: how it moves as each child moves.
+# grows as that parameter grows. Each number is a Value, a node in a graph. It keeps the Values it
+# was made from (its children) and its local gradients, how much it moves as each child moves.
 #
-# The chain rule gives the rest: dL/da is the sum, over each c made from a, of dL/dc times
-# dc/da. In c = a * b and L = c + a, `a` is used twice: through c it gives dL/dc * dc/da = 1 * b,
-# and directly 1, so dL/da = b + 1. backward() does this from the loss back:
+# The chain rule gives the rest: dL/da adds up dL/dc * dc/da over every Value c made from a. In
+# c = a * b and L = c + a, `a` is used twice: through c it gives dL/dc * dc/da = 1 * b, and
+# directly 1, so dL/da = b + 1. backward() does this from the loss back:
 #     a, b = Value(2.0), Value(3.0)
 #     L = a * b + a
 #     L.backward()  # a.grad == 4.0 (b + 1), b.grad == 2.0 (a)
@@ -98,10 +98,10 @@ class Value:
         return self ** -1.0 * other
 
     def backward(self):
-        """Add d self / d v to v.grad for each Value v self was made from (grads add up: zero them
-        first). Order the nodes so that each follows its children, then hand gradients back."""
+        """Add d self / d v to v.grad for every Value v self depends on (grads add up: zero them
+        first). Put the nodes in topological order, each after its children, then go backwards."""
         order, seen, stack = [], set(), [(self, False)]
-        while stack:  # a stack, not recursion: Python allows ~1,000 nested calls, too few here
+        while stack:  # a stack: recursion stops at ~1,000 nested calls, and deep models go deeper
             v, children_done = stack.pop()
             if children_done:  # v's children are in order: v follows them
                 order.append(v)
@@ -148,25 +148,25 @@ def layernorm(x, weight, bias, eps=1e-5):
     return [(xi - mean) * rstd * w + b for xi, w, b in zip(x, weight, bias)]
 
 def gelu(x):
-    """GELU (Hendrycks & Gimpel 2016), a smooth max(0, x), in GPT-2's tanh approximation. Two
+    """GELU (Hendrycks & Gimpel 2016), roughly a smooth max(0, x), in GPT-2's tanh form. Two
     linear layers with nothing between them act as one; a bend between them does more."""
     c = math.sqrt(2 / math.pi)
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 # ------------------------------------------------------------------------------------------------
-# Model: GPT-2 (Radford et al. 2019) in miniature. A token becomes n_embd numbers: a learned
-# vector for it (a row of wte, the token embeddings) plus one for its position (a row of wpe),
-# without which the c of "abc" could not be told from that of "bac". Then come n_layer
-# transformer blocks (Vaswani et al. 2017): attention gathers from the tokens so far, an MLP
-# (two linear layers, a GELU between) works on the token alone, and each adds its result, x = x
-# + f(x) (a residual). Through many layers a gradient, a product of local gradients, can shrink
-# to 0; + passes it back whole. A LayerNorm (ln_) starts each branch; lm_head gives the logits:
+# Model: GPT-2 (Radford et al. 2019) in miniature. A token becomes n_embd numbers, its embedding: a
+# learned vector for it (a row of wte) plus one for its position (a row of wpe). Without wpe,
+# attention would see the tokens so far as a set, "abc" as "bac". In each of n_layer transformer
+# blocks (Vaswani et al. 2017), attention gathers from the tokens so far, and an MLP (multi-layer
+# perceptron: two linear layers, a GELU between) works on the token alone. Each adds its result to
+# x: x = x + f(x), a residual. Local gradients multiply through many layers and can shrink to 0,
+# but + passes them back whole. A LayerNorm (ln_) starts each branch, and lm_head gives the logits:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))            (the README draws it, with its shapes)
 
 class GPTConfig:
-    """The model's sizes, named as in nanoGPT (Karpathy's GPT-2 code)."""
+    """The model's sizes, named as in nanoGPT."""
     def __init__(self, vocab_size, block_size, n_layer=1, n_head=4, n_embd=12):
         self.vocab_size = vocab_size  # the characters and BOS (27 for names)
         self.block_size = block_size  # the most positions read: BOS and the longest document
@@ -175,8 +175,8 @@ class GPTConfig:
         self.n_embd = n_embd  # numbers per token (the embedding width), a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """Every parameter, named after GPT-2's. Matrices start random, so neurons differ, and small,
-    so the first probabilities are about equal: Gaussian draws of standard deviation `std`."""
+    """Every parameter, named after GPT-2's. Matrices start as Gaussian noise of deviation `std`:
+    random, so neurons differ, and small, so the first probabilities are about equal."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
@@ -194,7 +194,7 @@ def init_params(config, rng, std=0.08):
         params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # widen ("fully connected")
         params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # narrow back ("projection")
     params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)
-    params["lm_head"] = matrix(config.vocab_size, n_embd)  # GPT-2 reuses wte here
+    params["lm_head"] = matrix(config.vocab_size, n_embd)  # the language-model head
     return params
 
 def parameters(params):
@@ -206,13 +206,14 @@ def empty_cache(config):
     """A new document's KV cache: per layer, the keys and values of its positions so far."""
     return [([], []) for _ in range(config.n_layer)]
 
-# Attention, in each of n_head heads: the query q of this position meets the key k of each
-# position so far in a score q.k. A softmax makes the scores weights, and the head gives the
-# positions' values v summed with those weights. Each head has its own slice of q, k and v, to
-# look for its own things (training shapes wq, wk and wv into these roles). A sum of head_dim
-# products of variance 1 has variance head_dim: scaled by 1/sqrt(head_dim) it keeps variance 1,
-# so the softmax does not saturate (all weight on one position). Reading a token at a time, gpt()
-# sees only the keys in its KV cache: real GPTs read all positions at once, giving later ones 0.
+# Attention, in each of n_head heads: the query q of this position meets the key k of each position
+# so far in a score q.k. A softmax makes the scores weights, and the head gives the positions'
+# values v summed with those weights. Each head has its own slice of q, k and v, to learn to look
+# for its own things. If q and k hold independent entries of mean 0 and variance 1, q.k has
+# variance head_dim; 1/sqrt(head_dim) scales it back to 1, so the softmax does not put all weight
+# on one position. gpt() reads one token at a time, as sampling must, with the keys and values so
+# far in a KV cache. Real GPTs train on all positions at once, giving later ones weight 0 (a causal
+# mask): the same numbers.
 
 def gpt(token, pos, kv_cache, params, config):
     """The logits for the token after `token`, at position `pos`; this position's key and value
@@ -223,7 +224,7 @@ def gpt(token, pos, kv_cache, params, config):
     for i in range(config.n_layer):
         x_norm = layernorm(x, params[f"h.{i}.ln_1.weight"], params[f"h.{i}.ln_1.bias"])
         q = linear(x_norm, params[f"h.{i}.attn.wq"])  # query: what this position looks for
-        keys, values = kv_cache[i]
+        keys, values = kv_cache[i]  # the cache's own lists: what we append stays
         keys.append(linear(x_norm, params[f"h.{i}.attn.wk"]))  # key: what it offers
         values.append(linear(x_norm, params[f"h.{i}.attn.wv"]))  # value: what it passes on
         heads = []  # [n_embd]: the heads' outputs side by side
@@ -268,11 +269,11 @@ def evaluate(docs, params, config):
     return sum(losses) / len(losses)
 
 # ------------------------------------------------------------------------------------------------
-# Learning. A small step against the gradient lowers the loss. A batch's gradient is a cheap,
-# noisy estimate of the whole data's, and many cheap steps beat a few exact ones: SGD
-# (stochastic gradient descent), p.data -= lr * p.grad, with lr the learning rate. But gradients
-# differ in scale by orders of magnitude. Adam (Kingma & Ba 2015) steps by lr * m / sqrt(v), m
-# and v running averages of the gradient and its square: m / sqrt(v) is about 1 at any scale.
+# Learning. A small step against the gradient lowers the loss. A batch's gradient is a cheap, noisy
+# estimate of the whole data's, and many cheap steps beat a few exact ones. That is SGD (stochastic
+# gradient descent): each parameter p steps by -lr * p.grad, lr the learning rate. Gradients differ
+# in scale by orders of magnitude, so Adam (Kingma & Ba 2015) divides by their size. It steps by
+# lr * m / sqrt(v), m and v running averages of the gradient and its square.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """Update the Values `flat` from their grads, then zero the grads; m and v are the averages
@@ -288,15 +289,14 @@ def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
         p.grad = 0.0
 
 def lr_at(step, max_steps, learning_rate):
-    """Rising over the first 2% of steps (Adam's first averages are noisy), then falling to 0."""
+    """Up over the first 2% of steps (Adam's first averages are noisy), then down toward 0."""
     warmup = max(1, max_steps // 50)
     if step < warmup:
         return learning_rate * (step + 1) / warmup
     return learning_rate * (max_steps - step) / (max_steps - warmup)
 
 # ------------------------------------------------------------------------------------------------
-# Training: a batch, its loss and gradients, an update; repeat. Batches take the documents in
-# order (split_docs shuffled them), as Karpathy's microgpt (200 lines of Python) does.
+# Training: a batch, its loss and gradients, an update; repeat, through the shuffled documents.
 
 def get_batch(docs, position, batch_size):
     """batch_size documents from docs[position % len(docs)] on, wrapping around."""
