@@ -35,8 +35,8 @@ def split_docs(docs, seed):
 
 # ------------------------------------------------------------------------------------------------
 # Tokenizer. Each character becomes its token id, its place in `chars` (the data's characters,
-# sorted). One more token, BOS (beginning of sequence), has id len(chars): with it, they are the
-# vocabulary. A document is read as [BOS, characters..., BOS], and predicting BOS means "the end".
+# sorted). One more token, BOS (beginning of sequence), has id len(chars). The characters and BOS
+# make the vocabulary. A document is [BOS, characters..., BOS]; predicting BOS means "the end".
 
 def tokenize(doc, chars):
     """The string `doc` as the model reads it: [BOS, the ids of its characters..., BOS]."""
@@ -58,7 +58,7 @@ def tokenize(doc, chars):
 
 class Value:
     """A number, `data`, in a graph; L.backward() adds dL / d(this Value) to `grad`."""
-    __slots__ = ("data", "grad", "_children", "_local_grads")  # many per step: keep each small
+    __slots__ = ("data", "grad", "_children", "_local_grads")  # smaller Values
     def __init__(self, data, children=(), local_grads=()):
         self.data = data
         self.grad = 0.0
@@ -154,13 +154,13 @@ def gelu(x):
     return [0.5 * xi * (1 + (c * (xi + 0.044715 * xi ** 3)).tanh()) for xi in x]
 
 # ------------------------------------------------------------------------------------------------
-# Model: GPT-2 (Radford et al. 2019) in miniature. A token becomes n_embd numbers, its embedding: a
-# learned vector for it (a row of wte) plus one for its position (a row of wpe). Without wpe,
-# attention would see the tokens so far as a set, "abc" as "bac". In each of n_layer transformer
-# blocks (Vaswani et al. 2017), attention gathers from the tokens so far, and an MLP (multi-layer
-# perceptron: two linear layers, a GELU between) works on the token alone. Each adds its result to
-# x: x = x + f(x), a residual. Local gradients multiply through many layers and can shrink to 0,
-# but + passes them back whole. A LayerNorm (ln_) starts each branch, and lm_head gives the logits:
+# Model: GPT-2 (Radford et al. 2019) in miniature. A token's embedding is n_embd numbers: a learned
+# vector for it (a row of wte) plus one for its position (a row of wpe). Without wpe, attention
+# would see the tokens so far as an unordered set ("abc" as "bac"). In each of n_layer transformer
+# blocks (Vaswani et al. 2017), two branches add to x, x = x + f(x) (a residual): attention gathers
+# from the tokens so far, and an MLP (multi-layer perceptron: two linear layers, a GELU between)
+# works on the token alone. Through many layers, gradients multiply and can shrink to 0; + passes
+# them back whole. Each branch starts with a LayerNorm (ln_); lm_head gives the logits:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))            (the README draws it, with its shapes)
@@ -175,8 +175,8 @@ class GPTConfig:
         self.n_embd = n_embd  # numbers per token (the embedding width), a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """Every parameter, named after GPT-2's. Matrices start as Gaussian noise of deviation `std`:
-    random, so neurons differ, and small, so the first probabilities are about equal."""
+    """Every parameter, named after GPT-2's. Matrices start as random Gaussian draws (standard
+    deviation `std`), so neurons differ, and small, so the first probabilities are about equal."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
@@ -184,7 +184,7 @@ def init_params(config, rng, std=0.08):
     n_embd = config.n_embd
     params = {"wte": matrix(config.vocab_size, n_embd),  # a row per token
               "wpe": matrix(config.block_size, n_embd)}  # a row per position
-    for i in range(config.n_layer):
+    for i in range(config.n_layer):  # h.i: block i (GPT-2 calls blocks h)
         params[f"h.{i}.ln_1.weight"] = vector(n_embd, 1.0)
         params[f"h.{i}.ln_1.bias"] = vector(n_embd, 0.0)
         for name in ("wq", "wk", "wv", "wo"):  # attention's: [n_embd][n_embd]
@@ -193,7 +193,7 @@ def init_params(config, rng, std=0.08):
         params[f"h.{i}.ln_2.bias"] = vector(n_embd, 0.0)
         params[f"h.{i}.mlp.fc"] = matrix(4 * n_embd, n_embd)  # widen ("fully connected")
         params[f"h.{i}.mlp.proj"] = matrix(n_embd, 4 * n_embd)  # narrow back ("projection")
-    params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)
+    params["ln_f.weight"], params["ln_f.bias"] = vector(n_embd, 1.0), vector(n_embd, 0.0)  # final
     params["lm_head"] = matrix(config.vocab_size, n_embd)  # the language-model head
     return params
 
@@ -270,10 +270,10 @@ def evaluate(docs, params, config):
 
 # ------------------------------------------------------------------------------------------------
 # Learning. A small step against the gradient lowers the loss. A batch's gradient is a cheap, noisy
-# estimate of the whole data's, and many cheap steps beat a few exact ones. That is SGD (stochastic
-# gradient descent): each parameter p steps by -lr * p.grad, lr the learning rate. Gradients differ
+# estimate of the whole data's, and many cheap steps beat a few exact ones: SGD (stochastic
+# gradient descent) steps each parameter p by -lr * p.grad, lr the learning rate. Gradients differ
 # in scale by orders of magnitude, so Adam (Kingma & Ba 2015) divides by their size. It steps by
-# lr * m / sqrt(v), m and v running averages of the gradient and its square.
+# -lr * m / sqrt(v), m and v running averages of the gradient and its square.
 
 def adam_step(flat, m, v, t, lr, beta1=0.9, beta2=0.99, eps=1e-8):
     """Update the Values `flat` from their grads, then zero the grads; m and v are the averages
@@ -347,7 +347,7 @@ def train_and_sample(path="names.txt", steps=300, batch_size=6, learning_rate=0.
         if (step + 1) % 25 == 0:
             print(f"step {step + 1}/{steps} | train loss {loss:.4f}")
     val_loss = evaluate([tokenize(doc, chars) for doc in val_docs[:200]], params, config)
-    print(f"val loss {val_loss:.4f} (on 200 held-out documents)")
+    print(f"val loss {val_loss:.4f} (on {len(val_docs[:200])} held-out documents)")
     rng = random.Random(seed)
     samples = [sample(params, config, chars, rng) for _ in range(num_samples)]
     print("samples: " + ", ".join(samples))
