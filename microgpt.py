@@ -741,6 +741,7 @@ def gradcheck(params, config, docs, rng, grad=None, n=20, h=1e-5, watch=iter, af
 # where every bad input gets a clear one-line message.
 # ================================================================================================
 import argparse
+import array
 import contextlib
 import errno
 import gc
@@ -1115,12 +1116,11 @@ def next_docs(train_docs, state, batch_size, orders):
     n, docs = len(train_docs), []
     for k in range(state["position"], state["position"] + batch_size):
         p = k // n if state["shuffle"] else 0  # the pass that position k falls in
-        if p not in orders:
+        if p and p not in orders:  # 4 bytes a document: millions of them fit
             orders.clear()
-            orders[p] = list(range(n))
-            if p:
-                random.Random(f"{state['seed']} {p}").shuffle(orders[p])
-        docs.append(train_docs[orders[p][k % n]])
+            orders[p] = array.array("i", range(n))
+            random.Random(f"{state['seed']} {p}").shuffle(orders[p])
+        docs.append(train_docs[orders[p][k % n] if p else k % n])
     return docs
 
 def train(params, config, chars, train_docs, val_tokens, state, args, save):
@@ -1154,6 +1154,9 @@ def train(params, config, chars, train_docs, val_tokens, state, args, save):
                                          f"lower --learning-rate (it was {args.learning_rate})")
             state["position"] += len(batch)
             state["history"]["train"].append(loss)
+            for losses in state["history"].values():  # memory stays bounded on the longest runs
+                if len(losses) > 2 * MAX_HISTORY:  # (a checkpoint keeps the last MAX_HISTORY)
+                    del losses[:-MAX_HISTORY]
             high = high + 1 if loss > too_high and step > warmup else 0  # (lr_at's warmup)
             if high == 10:  # twice uniform guessing's loss, 10 steps in a row: it diverged
                 save(state)
@@ -1295,7 +1298,8 @@ def loss_chart(history, steps, rows=9, cols=60):
     each validation loss of history["val"] ([step, loss] pairs) as ◆, against a y-axis in nats."""
     train, first = history["train"], steps - len(history["train"]) + 1
     chunk = max(1, math.ceil(len(train) / cols))  # steps per column
-    means = [sum(train[i:i + chunk]) / len(train[i:i + chunk]) for i in range(0, len(train), chunk)]
+    means = [min(sum(train[i:i + chunk]) / len(train[i:i + chunk]), sys.float_info.max)
+             for i in range(0, len(train), chunk)]  # (huge losses of a diverged run: no inf)
     val = [(s, v) for s, v in history["val"] if s >= first and math.isfinite(v)]
     lo = min(means + [v for _, v in val])
     span = max(means + [v for _, v in val]) - lo or 1.0
@@ -1348,7 +1352,7 @@ def build_parser():
     arg("--plain", action="store_true", help="train with Part 1's code (the same numbers, about "
         "18 times slower)")
     # one line on stderr, no usage block: the message says what to fix
-    parser.error = lambda message: parser.exit(2, f"microgpt: error: {message}\n")
+    parser.error = lambda message: parser.exit(2, f"microgpt: error: {visible(message)}\n")
     return parser
 
 def check_text(flag, text, chars, longest):
@@ -1496,7 +1500,7 @@ def run(args):
     docs, params, config, chars, state = prepare(args)
     model = SimpleNamespace(params=params, config=config, chars=chars, state=state)
     train_docs, val_docs = split_docs(docs, state["seed"])
-    print(f"data: {len(docs)} documents from {args.input_file} ({len(train_docs)} train, "
+    print(f"data: {len(docs)} documents from {visible(args.input_file)} ({len(train_docs)} train, "
           f"{len(val_docs)} val), vocab {config.vocab_size} ({len(chars)} characters + BOS)")
     if (args.block_size or 0) > config.block_size and not (args.sample_only or args.resume):
         print(f"block_size {args.block_size:,} is more than the longest document needs: "
@@ -1540,9 +1544,9 @@ def run(args):
                 if path != args.out:
                     args.out, old = path, args.out
                     with contextlib.suppress(OSError):  # (a closed stderr loses the note only)
-                        print(f"microgpt: {old} was written by another process since this run "
-                              f"last saved it, or cannot be replaced: this run saves to {path} "
-                              f"instead", file=sys.stderr, flush=True)
+                        print(visible(f"microgpt: {old} was written by another process since "
+                                      f"this run last saved it, or cannot be replaced: this run "
+                                      f"saves to {path} instead"), file=sys.stderr, flush=True)
         train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
@@ -1551,9 +1555,10 @@ def run(args):
             history["val"].append([step, val])
         save(state)
         if args.stop:
-            print(f"interrupted after step {step}" + (f", saved to {args.out}" if args.out else ""))
+            print(f"interrupted after step {step}"
+                  + (f", saved to {visible(args.out)}" if args.out else ""))
         elif args.out:
-            print(f"saved to {args.out} (--resume trains on, --sample-only samples)")
+            print(f"saved to {visible(args.out)} (--resume trains on, --sample-only samples)")
         print(f"step {step}: val loss {val:.4f}" + (" (" + ", ".join(
             f"{abs(b - val):.4f} {'below' if val < b else 'above'} {name}"
             for name, b in baselines.items()) + ")" if val_tokens
@@ -1618,7 +1623,7 @@ def main(argv=None):
     except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
         if not notebook:
             parser.error(str(e))
-        print(f"microgpt: error: {e}", file=sys.stderr)  # a notebook cell ends without exiting
+        print(f"microgpt: error: {visible(str(e))}", file=sys.stderr)  # a notebook goes on
     except KeyboardInterrupt:  # a signal outside training: what was saved stays saved
         pass
     except OSError as e:  # printing failed

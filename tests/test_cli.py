@@ -118,6 +118,15 @@ class CliTest(unittest.TestCase):
         self.assertEqual(read(True)[15:], read(True, steps=7, position=15))  # resumed mid-pass
         self.assertEqual(read(False), microgpt.get_batch(docs, 0, 36))  # an older checkpoint's
 
+    def test_the_first_pass_needs_no_order_and_a_later_one_4_bytes_a_document(self):
+        docs, orders = [f"doc{i}" for i in range(1000)], {}
+        state = {"seed": 42, "position": 0, "shuffle": True}
+        microgpt.next_docs(docs, state, 8, orders)
+        self.assertEqual(orders, {})  # millions of short documents fit (a list of ints did not)
+        state["position"] = 1000
+        microgpt.next_docs(docs, state, 8, orders)
+        self.assertEqual(orders[1].itemsize, 4)
+
     def test_a_checkpoint_saved_before_per_pass_orders_resumes_in_order(self):
         with open(self.ckpt, encoding="utf-8") as f:
             ckpt = json.load(f)

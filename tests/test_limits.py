@@ -356,8 +356,9 @@ class ExtremeInputTest(unittest.TestCase):
         kept, microgpt.MAX_HISTORY = microgpt.MAX_HISTORY, 5
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                microgpt.main(["-i", self.data, "--max-steps", "12", "--eval-every", "2", "-o",
-                               path, *TINY])
+                model = microgpt.main(["-i", self.data, "--max-steps", "12", "--eval-every", "2",
+                                       "-o", path, *TINY])
+            self.assertLessEqual(len(model.state["history"]["train"]), 10)  # memory: bounded
             with open(path, encoding="utf-8") as f:
                 history = json.load(f)["history"]
             self.assertEqual(len(history["train"]), 5)
@@ -706,6 +707,7 @@ class NothingLostTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertLess(len(err), 300)
         self.assertOneLine(["-i", ""], "--input-file needs a file name")
+        self.assertOneLine(["-i", "no\nsuch\x1b.txt"], "no\\nsuch\\x1b.txt")  # visibly
         fifo = os.path.join(self.dir, "ck.fifo")
         os.mkfifo(fifo)
         self.assertOneLine(["-i", self.data, "-o", fifo, "--sample-only"], "is not a file")
