@@ -1607,7 +1607,7 @@ def main(argv=None):
         if not args.training:
             raise KeyboardInterrupt
     # What main() changes in the process, it puts back as it was when it ends, whatever happens
-    collecting, handlers, model = gc.isenabled(), {}, None
+    collecting, handlers, model, piped = gc.isenabled(), {}, None, False
     errors = sys.stdout.errors if isinstance(sys.stdout, io.TextIOWrapper) else None
     try:
         # Reference counting frees each step's graph, which holds no cycles (tested). CPython's
@@ -1630,6 +1630,7 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting is quiet
         if e.errno not in (errno.EPIPE, errno.EIO):  # not just a closed pipe (| head) or terminal
             parser.error(f"cannot print the output: {e.strerror}")
+        piped = e.errno == errno.EPIPE
     finally:
         if collecting:
             gc.enable()
@@ -1640,6 +1641,8 @@ def main(argv=None):
             signal.signal(s, handler)
     if args.stop and not notebook:
         sys.exit(128 + args.stop[0])  # the shell's code for "stopped by signal n": 130 for Ctrl-C
+    if piped and not notebook:
+        sys.exit(141)  # as a program that a closed pipe's SIGPIPE ended: a script sees it stopped
     if model is False and not notebook:
         sys.exit(1)  # --gradcheck failed
     return model

@@ -231,6 +231,20 @@ class CliTest(unittest.TestCase):
         with open(parts, encoding="utf-8") as f:
             self.assertGreaterEqual(json.load(f)["step"], 1)
 
+    def test_a_closed_pipe_stops_training_with_a_save_and_says_so_by_its_status(self):
+        out = os.path.join(self.dir, "piped.json")
+        cmd = [sys.executable, SCRIPT, "-i", self.data, "--max-steps", "100000", "-o", out]
+        proc = subprocess.Popen(cmd + TINY, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        while not proc.stdout.readline().startswith(b"step"):  # as `| head` reads, then
+            pass  # closes the pipe
+        proc.stdout.close()
+        with proc.stderr:
+            err = proc.stderr.read().decode()
+        self.assertEqual(proc.wait(timeout=300), 141, err)  # not 0: training did not finish
+        self.assertEqual(err, "")
+        with open(out, encoding="utf-8") as f:
+            self.assertGreaterEqual(json.load(f)["step"], 1)
+
     def test_a_signal_outside_training_ends_quietly_and_keeps_the_checkpoint(self):
         before = read(self.ckpt)
         for sig, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)):
