@@ -753,6 +753,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -864,8 +865,8 @@ def save_checkpoint(path, params, config, chars, state, last=None):
     is file_id(path) as this process last left it or read it (None: no file). If another
     process has written `path` since, or it cannot be replaced, the checkpoint goes beside it to
     the first free NAME-2.EXT, NAME-3.EXT, ... instead. Returns the path written and its
-    file_id. Raises ValueError if it cannot write, or if load_checkpoint would refuse what it
-    writes (training diverged)."""
+    file_id. Raises OSError if it cannot write, and ValueError if load_checkpoint would refuse
+    what it writes (training diverged)."""
     history = {k: losses[-MAX_HISTORY:] for k, losses in state["history"].items()}
     ckpt = {"format": "microgpt", "version": 1, "config": {k: getattr(config, k) for k in SIZES},
             "chars": "".join(chars), "params": params, **state, "history": history}
@@ -880,10 +881,7 @@ def save_checkpoint(path, params, config, chars, state, last=None):
             with contextlib.suppress(OSError):  # (another save may remove it first)
                 os.remove(left)
     tmp = temp_path(target)
-    try:
-        f = open(tmp, "x", encoding="utf-8")  # "x": a new file, never an old one or a link
-    except OSError as e:
-        raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
+    f = open(tmp, "x", encoding="utf-8")  # "x": a new file, never an old one or a link
     try:
         with f:
             json.dump(ckpt, f)
@@ -891,10 +889,10 @@ def save_checkpoint(path, params, config, chars, state, last=None):
             os.fsync(f.fileno())  # on the disk before it replaces the last checkpoint
         with contextlib.suppress(OSError):
             shutil.copymode(target, tmp)  # the permissions the checkpoint had
-    except OSError as e:
+    except OSError:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        raise ValueError(f"cannot write the checkpoint {path}: {e.strerror}")
+        raise
     try:
         if file_id(target) not in (None, last):
             raise FileExistsError  # another process wrote it
@@ -1538,15 +1536,26 @@ def run(args):
                 f"{name} {loss:.4f}" for name, loss in baselines.items()))
 
         def save(state):
-            if args.out:
+            if not args.out:
+                return
+            why = ("was written by another process since this run last saved it, or cannot be "
+                   "replaced")
+            try:
                 path, args.out_id = save_checkpoint(args.out, params, config, chars, state,
                                                     args.out_id)
-                if path != args.out:
-                    args.out, old = path, args.out
-                    with contextlib.suppress(OSError):  # (a closed stderr loses the note only)
-                        print(visible(f"microgpt: {old} was written by another process since "
-                                      f"this run last saved it, or cannot be replaced: this run "
-                                      f"saves to {path} instead"), file=sys.stderr, flush=True)
+            except OSError as e:  # its folder went, or its disk filled: the training goes on
+                why = f"cannot be written ({e.strerror})"
+                path = beside(os.path.join(tempfile.gettempdir(), os.path.basename(args.out)))
+                try:
+                    path, args.out_id = save_checkpoint(path, params, config, chars, state)
+                except OSError as e2:
+                    raise ValueError(f"cannot save the checkpoint: {args.out} {why}, and "
+                                     f"{path} cannot be written ({e2.strerror})")
+            if path != args.out:
+                args.out, old = path, args.out
+                with contextlib.suppress(OSError):  # (a closed stderr loses the note only)
+                    print(visible(f"microgpt: {old} {why}: this run saves to {path} instead"),
+                          file=sys.stderr, flush=True)
         train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]

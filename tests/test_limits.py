@@ -10,6 +10,7 @@ import os
 import pty
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -461,7 +462,7 @@ class NothingLostTest(unittest.TestCase):
                 with self.subTest(save=save):  # the check before training; a save
                     if save:  # (a link is not what a killed save leaves: it stays)
                         params, config, chars, state = microgpt.load_checkpoint(self.ckpt())
-                        with self.assertRaisesRegex(ValueError, "File exists"):
+                        with self.assertRaisesRegex(OSError, "File exists"):
                             microgpt.save_checkpoint(out, params, config, chars, state)
                     else:
                         with self.assertRaises(SystemExit):
@@ -510,6 +511,27 @@ class NothingLostTest(unittest.TestCase):
                               f"instead\n")
         self.assertEqual(read(out), read(other))  # the other run's, as it left it
         self.assertEqual(json.loads(read(beside))["step"], 6)
+
+    def test_a_save_that_cannot_be_written_mid_run_goes_on_elsewhere_and_loses_nothing(self):
+        folder, rescue = os.path.join(self.dir, "gone"), os.path.join(self.dir, "rescue")
+        os.mkdir(folder)
+        os.mkdir(rescue)
+        out, step_fn, kept = os.path.join(folder, "m.json"), microgpt.train_step_fast, (
+            tempfile.tempdir)
+
+        def folder_removed_meanwhile(state, *args, **kwargs):
+            if state["step"] == 3:
+                shutil.rmtree(folder)  # as a user might, or a disk that fills
+            return step_fn(state, *args, **kwargs)
+        microgpt.train_step_fast, tempfile.tempdir = folder_removed_meanwhile, rescue
+        try:
+            err = self.train(out, "--max-steps", 6, "--eval-every", 2)
+        finally:
+            microgpt.train_step_fast, tempfile.tempdir = step_fn, kept
+        saved = os.path.join(rescue, "m-2.json")
+        self.assertEqual(err, f"microgpt: {out} cannot be written (No such file or directory): "
+                              f"this run saves to {saved} instead\n")
+        self.assertEqual(microgpt.load_checkpoint(saved)[3]["step"], 6)
 
     def test_a_save_whose_temporary_file_another_save_removed_saves_beside(self):
         out = os.path.join(self.dir, "raced.json")
