@@ -1545,12 +1545,13 @@ def run(args):
                                                     args.out_id)
             except OSError as e:  # its folder went, or its disk filled: the training goes on
                 why = f"cannot be written ({e.strerror})"
-                path = beside(os.path.join(tempfile.gettempdir(), os.path.basename(args.out)))
-                try:
+                try:  # in a new folder of the temporary one, where no one else writes
+                    path = os.path.join(tempfile.mkdtemp(prefix="microgpt-"),
+                                        os.path.basename(args.out))
                     path, args.out_id = save_checkpoint(path, params, config, chars, state)
                 except OSError as e2:
-                    raise ValueError(f"cannot save the checkpoint: {args.out} {why}, and "
-                                     f"{path} cannot be written ({e2.strerror})")
+                    raise ValueError(f"cannot save the checkpoint: {args.out} {why}, nor in the "
+                                     f"temporary folder ({e2.strerror})")
             if path != args.out:
                 args.out, old = path, args.out
                 with contextlib.suppress(OSError):  # (a closed stderr loses the note only)

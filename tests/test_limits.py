@@ -528,10 +528,21 @@ class NothingLostTest(unittest.TestCase):
             err = self.train(out, "--max-steps", 6, "--eval-every", 2)
         finally:
             microgpt.train_step_fast, tempfile.tempdir = step_fn, kept
-        saved = os.path.join(rescue, "m-2.json")
+        [new] = os.listdir(rescue)  # a new folder of its own, where no one else writes
+        saved = os.path.join(rescue, new, "m.json")
         self.assertEqual(err, f"microgpt: {out} cannot be written (No such file or directory): "
                               f"this run saves to {saved} instead\n")
         self.assertEqual(microgpt.load_checkpoint(saved)[3]["step"], 6)
+        os.mkdir(folder)
+        microgpt.train_step_fast, tempfile.tempdir = folder_removed_meanwhile, folder
+        try:  # nowhere left to write: one line
+            with self.assertRaises(SystemExit), contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()) as err:
+                microgpt.main([str(a) for a in ["-i", self.data, "-o", out, *TINY,
+                                                "--max-steps", 6, "--eval-every", 2]])
+        finally:
+            microgpt.train_step_fast, tempfile.tempdir = step_fn, kept
+        self.assertIn("nor in the temporary folder", err.getvalue())
 
     def test_a_save_whose_temporary_file_another_save_removed_saves_beside(self):
         out = os.path.join(self.dir, "raced.json")
