@@ -1459,6 +1459,9 @@ def prepare(args):
         if args.resume and state["position"] + args.max_steps * args.batch_size > 10 ** 18:
             raise ValueError(f"{args.out} has read so far into the data (position "
                              f"{state['position']:,}) that it cannot train on")
+        if args.resume and not args.sample_only and state["step"] > args.max_steps:
+            raise ValueError(f"{args.out} has trained {state['step']:,} steps, more than "
+                             f"--max-steps {args.max_steps:,}: give more to train on")
     else:
         chars = sorted(set(itertools.chain.from_iterable(docs)))  # no copy of all of them
         longest = max(len(d) for d in docs) + 1  # BOS and the longest document: all it needs

@@ -649,6 +649,10 @@ class NothingLostTest(unittest.TestCase):
         self.assertIn("lower --batch-size, or drop --plain", err)
         self.assertNotIn("--n-embd", err)
 
+    def test_resuming_with_fewer_steps_than_done_is_one_line(self):
+        self.assertOneLine(["-i", self.data, "--resume", "-o", self.ckpt(), "--max-steps", 1],
+                           "has trained 2 steps, more than --max-steps 1")
+
     def test_a_string_for_a_number_is_quoted(self):
         ckpt = json.loads(read(self.ckpt()))
         ckpt["config"]["n_embd"] = "8"
