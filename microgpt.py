@@ -897,10 +897,14 @@ def save_checkpoint(path, params, config, chars, state, last=None):
         if file_id(target) not in (None, last):
             raise FileExistsError  # another process wrote it
         os.replace(tmp, target)
-    except OSError:  # that, or another save to path took tmp for a killed save's, or no right
-        with contextlib.suppress(OSError):
+    except (FileExistsError, FileNotFoundError):  # that, or another save took tmp for a killed
+        with contextlib.suppress(OSError):  # save's: this one goes beside
             os.remove(tmp)
         return save_checkpoint(beside(path), params, config, chars, state)
+    except OSError:  # no right to rename there
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
     return path, file_id(target)
 
 def killed_save(path):
@@ -1310,7 +1314,8 @@ def loss_chart(history, steps, rows=9, cols=60):
     lines = [f"loss (nats): █ train, mean of each {chunk} steps; ◆ val" if chunk > 1
              else "loss (nats): █ train; ◆ val"]
     for r in reversed(range(rows)):  # top row first; a tick on the top, middle and bottom rows
-        tick = f"{lo + span * (8 * r + 3.5) / (rows * 8 - 1):5.2f} ┤"
+        y = lo + span / (rows * 8 - 1) * (8 * r + 3.5)  # (no overflow, even near 1e308)
+        tick = (f"{y:5.2f}" if y < 99.995 else f"{y:5.0e}") + " ┤"  # 5 columns, as a rule
         lines.append(((tick if r in (0, rows // 2, rows - 1) else "      │")
                       + "".join(grid[r])).rstrip())
     lines.append("      └" + "─" * len(means))
@@ -1395,14 +1400,17 @@ def check_args(args):
 def check_writable(path, config, steps):
     """Raise ValueError unless a checkpoint of this model after `steps` steps can be saved to
     `path`: found now, not after training. It creates the save's hidden file, makes it as big
-    as the checkpoint can be (so a limit on file sizes shows), removes it, and checks the free
-    space on the disk."""
+    as the checkpoint can be (so a limit on file sizes shows), renames it (as a save does),
+    removes it, and checks the free space on the disk."""
     size, tmp, created = checkpoint_bytes(config, steps), temp_path(os.path.realpath(path)), False
     try:
         with open(tmp, "x") as f:
             created = True
             os.ftruncate(f.fileno(), size)  # (a sparse file: it takes no room on the disk)
         free = shutil.disk_usage(os.path.dirname(tmp)).free
+        renamed = temp_path(os.path.realpath(path))
+        os.replace(tmp, renamed)  # a save renames its file: a folder may not allow it
+        tmp = renamed
     except OSError as e:
         raise ValueError(f"cannot save to {path}: {e.strerror}")
     finally:
@@ -1548,11 +1556,14 @@ def run(args):
                                                     args.out_id)
             except OSError as e:  # its folder went, or its disk filled: the training goes on
                 why = f"cannot be written ({e.strerror})"
+                folder = None
                 try:  # in a new folder of the temporary one, where no one else writes
-                    path = os.path.join(tempfile.mkdtemp(prefix="microgpt-"),
-                                        os.path.basename(args.out))
+                    folder = tempfile.mkdtemp(prefix="microgpt-")
+                    path = os.path.join(folder, os.path.basename(args.out))
                     path, args.out_id = save_checkpoint(path, params, config, chars, state)
                 except OSError as e2:
+                    if folder:
+                        shutil.rmtree(folder, ignore_errors=True)
                     raise ValueError(f"cannot save the checkpoint: {args.out} {why}, nor in the "
                                      f"temporary folder ({e2.strerror})")
             if path != args.out:
@@ -1633,6 +1644,7 @@ def main(argv=None):
             handlers = {s: signal.signal(s, stop) for s in STOP_SIGNALS
                         if signal.getsignal(s) is not signal.SIG_IGN}  # nohup's stays ignored
         model = run(args)
+        sys.stdout.flush()  # here, where a closed pipe or a full disk is caught, not at exit
     except (ValueError, FloatingPointError) as e:  # bad input, or a loss that blew up
         if not notebook:
             parser.error(str(e))

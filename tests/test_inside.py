@@ -131,8 +131,11 @@ class LossChartTest(unittest.TestCase):
                     self.assertTrue(lines[-1].endswith(str(steps)))
 
     def test_huge_losses_of_a_diverged_run_still_chart(self):
-        lines = microgpt.loss_chart({"train": [2.0] * 100 + [1.7e308] * 10, "val": []}, 110)
-        self.assertIn("█", "".join(lines))
+        for huge in (1.4e7, 1e300, 1.7e308):
+            lines = microgpt.loss_chart({"train": [2.0] * 100 + [huge] * 10, "val": []}, 110)
+            self.assertIn("█", "".join(lines))
+            self.assertNotIn("inf", "".join(lines))
+            self.assertLessEqual(max(line.find("┤") for line in lines), 7)  # short labels
 
     def test_the_lowest_and_highest_losses_are_at_the_bottom_and_the_top(self):
         lines = microgpt.loss_chart({"train": [3.0] * 10 + [2.0] * 10, "val": [[20, 2.5]]}, 20)

@@ -533,22 +533,64 @@ class NothingLostTest(unittest.TestCase):
         self.assertEqual(err, f"microgpt: {out} cannot be written (No such file or directory): "
                               f"this run saves to {saved} instead\n")
         self.assertEqual(microgpt.load_checkpoint(saved)[3]["step"], 6)
+        save = microgpt.save_checkpoint
+        shutil.rmtree(rescue)
+        os.mkdir(rescue)
         os.mkdir(folder)
-        microgpt.train_step_fast, tempfile.tempdir = folder_removed_meanwhile, folder
-        try:  # nowhere left to write: one line
+
+        def disk_full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+        microgpt.save_checkpoint, tempfile.tempdir = disk_full, rescue
+        try:  # nowhere left to write: one line, and no folder left behind
             with self.assertRaises(SystemExit), contextlib.redirect_stdout(io.StringIO()), \
                     contextlib.redirect_stderr(io.StringIO()) as err:
                 microgpt.main([str(a) for a in ["-i", self.data, "-o", out, *TINY,
                                                 "--max-steps", 6, "--eval-every", 2]])
         finally:
-            microgpt.train_step_fast, tempfile.tempdir = step_fn, kept
-        self.assertIn("nor in the temporary folder", err.getvalue())
+            microgpt.save_checkpoint, tempfile.tempdir = save, kept
+        self.assertIn("nor in the temporary folder (No space left on device)", err.getvalue())
+        self.assertEqual(os.listdir(rescue), [])
+
+    def test_buffered_output_that_cannot_be_written_is_one_line_or_a_quiet_141(self):
+        # without PYTHONUNBUFFERED (set here, unset for most users) the output is written at
+        # the end: its failure must be caught there too
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        cmd = [sys.executable, SCRIPT, "-i", self.data, "-o", self.ckpt(), "--sample-only"]
+        with open("/dev/full", "w") as full:
+            r = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                               timeout=120)
+        self.assertEqual((r.returncode, r.stderr.count("\n")), (2, 1), r.stderr)
+        self.assertIn("microgpt: error: cannot print the output", r.stderr)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        proc.stdout.close()  # as `| head -0` would
+        with proc.stderr:
+            err = proc.stderr.read().decode()
+        self.assertEqual((proc.wait(timeout=120), err), (141, ""))
+
+    def test_a_folder_that_allows_no_renaming_is_found_before_training_and_never_filled(self):
+        out, replace = os.path.join(self.dir, "append_only.json"), os.replace
+        params, config, chars, state = microgpt.load_checkpoint(self.ckpt())
+
+        def no_renaming(src, dst):
+            raise PermissionError(1, "Operation not permitted")
+        os.replace = no_renaming
+        try:
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as err:
+                microgpt.main(["-i", self.data, "-o", out, *[str(a) for a in TINY]])
+            self.assertIn("cannot save to", err.getvalue())
+            with self.assertRaises(PermissionError):  # one try, not one more copy per name
+                microgpt.save_checkpoint(out, params, config, chars, state)
+        finally:
+            os.replace = replace
+        self.assertEqual([f for f in os.listdir(self.dir) if "append_only" in f], [])
 
     def test_a_save_whose_temporary_file_another_save_removed_saves_beside(self):
         out = os.path.join(self.dir, "raced.json")
         replace = os.replace
 
         def removed_first(src, dst):  # as another run's save to out removes it, once
+            if dst != out:  # (the check before training renames a file of its own)
+                return replace(src, dst)
             os.replace = replace
             os.remove(src)
             return replace(src, dst)
