@@ -2,7 +2,7 @@ r"""microgpt: a complete GPT, trained and sampled, in one file of pure Python.
 
 A GPT (generative pre-trained transformer) is a language model. Given a text so far, here one
 character at a time, it gives each possible next character a probability. Training nudges its
-numbers until the character that really came next gets a higher probability; sampling draws
+numbers so that the character that really came next gets a higher probability; sampling draws
 one character after another to write new text.
 
 Part 1 is the whole algorithm, written plainly. Stop there on a first read: it is a complete GPT
@@ -155,12 +155,12 @@ def gelu(x):
 
 # ------------------------------------------------------------------------------------------------
 # Model: GPT-2 (Radford et al. 2019) in miniature. A token's embedding is n_embd numbers: a learned
-# vector for it (a row of wte) plus one for its position (a row of wpe). Without wpe, attention
-# would see the tokens so far as an unordered set ("abc" as "bac"). In each of n_layer transformer
+# vector for it (a row of wte) plus one for its position (a row of wpe). Without wpe, one attention
+# layer would see the tokens so far unordered ("abc" as "bac"). In each of n_layer transformer
 # blocks (Vaswani et al. 2017), two branches add to x, x = x + f(x) (a residual): attention gathers
 # from the tokens so far, and an MLP (multi-layer perceptron: two linear layers, a GELU between)
-# works on the token alone. Through many layers, gradients multiply and can shrink to 0; + passes
-# them back whole. Each branch starts with a LayerNorm (ln_); lm_head gives the logits:
+# works on the token alone. Through many layers, gradients multiply and can vanish or blow up;
+# + passes them back whole. Each branch starts with a LayerNorm (ln_); lm_head gives the logits:
 #     x = wte[token] + wpe[pos]
 #     for each block: x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
 #     logits = lm_head(ln_f(x))            (the README draws it, with its shapes)
@@ -175,8 +175,8 @@ class GPTConfig:
         self.n_embd = n_embd  # numbers per token (the embedding width), a multiple of n_head
 
 def init_params(config, rng, std=0.08):
-    """Every parameter, named after GPT-2's. Matrices start as random Gaussian draws (standard
-    deviation `std`), so neurons differ, and small, so the first probabilities are about equal."""
+    """Every parameter, mostly in GPT-2's names. Matrices start as Gaussian draws (standard
+    deviation `std`): random, so neurons differ; small, so first probabilities are near equal."""
     def matrix(n_out, n_in):
         return [[Value(rng.gauss(0.0, std)) for _ in range(n_in)] for _ in range(n_out)]
     def vector(n, value):
@@ -210,10 +210,10 @@ def empty_cache(config):
 # so far in a score q.k. A softmax makes the scores weights, and the head gives the positions'
 # values v summed with those weights. Each head has its own slice of q, k and v, to learn to look
 # for its own things. If q and k hold independent entries of mean 0 and variance 1, q.k has
-# variance head_dim; 1/sqrt(head_dim) scales it back to 1, so the softmax does not put all weight
-# on one position. gpt() reads one token at a time, as sampling must, with the keys and values so
-# far in a KV cache. Real GPTs train on all positions at once, giving later ones weight 0 (a causal
-# mask): the same numbers.
+# variance head_dim; 1/sqrt(head_dim) scales it back to 1, so the softmax does not saturate (all
+# weight on one position, where gradients vanish). gpt() reads one token at a time, as sampling
+# must, with the keys and values so far in a KV cache. Real GPTs train on all positions at once,
+# giving later ones weight 0 (a causal mask): the same numbers.
 
 def gpt(token, pos, kv_cache, params, config):
     """The logits for the token after `token`, at position `pos`; this position's key and value
