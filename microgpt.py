@@ -1569,8 +1569,9 @@ def run(args):
             if path != args.out:
                 args.out, old = path, args.out
                 with contextlib.suppress(OSError):  # (a closed stderr loses the note only)
-                    print(visible(f"microgpt: {old} {why}: this run saves to {path} instead"),
-                          file=sys.stderr, flush=True)
+                    if sys.stderr:  # (None when the shell closed it: print would use stdout)
+                        print(visible(f"microgpt: {old} {why}: this run saves to {path} "
+                                      f"instead"), file=sys.stderr, flush=True)
         train(params, config, chars, train_docs, val_tokens, state, args, save)
         val = validate(params, config, val_tokens, args)
         step, history = state["step"], state["history"]
@@ -1625,10 +1626,12 @@ def main(argv=None):
         args.input_file = os.path.join(here, "names.txt")
     args.progress = notebook or sys.stdout.isatty()  # status lines on a terminal or notebook
     args.stop, args.training = [], False  # the signals received, and whether train() runs
+    args.stopping = False  # whether a signal has already stopped what ran outside training
 
     def stop(signum, frame):  # train() stops after its step; elsewhere, stop at once
         args.stop.append(signum)
-        if not args.training:
+        if not args.training and not args.stopping:  # (a second signal: already stopping)
+            args.stopping = True
             raise KeyboardInterrupt
     # What main() changes in the process, it puts back as it was when it ends, whatever happens
     collecting, handlers, model, piped = gc.isenabled(), {}, None, False
@@ -1650,13 +1653,17 @@ def main(argv=None):
             parser.error(str(e))
         print(f"microgpt: error: {visible(str(e))}", file=sys.stderr)  # a notebook goes on
     except KeyboardInterrupt:  # a signal outside training: what was saved stays saved
-        pass
+        try:
+            sys.stdout.flush()
+        except OSError:  # the pipe went too: exit quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as e:  # printing failed
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting is quiet
         if e.errno not in (errno.EPIPE, errno.EIO):  # not just a closed pipe (| head) or terminal
             parser.error(f"cannot print the output: {e.strerror}")
         piped = e.errno == errno.EPIPE
     finally:
+        args.stopping = True  # from here on, a signal only sets the exit status
         if collecting:
             gc.enable()
         if errors:

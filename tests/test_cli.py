@@ -258,6 +258,31 @@ class CliTest(unittest.TestCase):
                 self.assertEqual((proc.returncode, err), (code, ""))
                 self.assertEqual(read(self.ckpt), before)
 
+    def test_signals_in_quick_succession_or_with_the_pipe_gone_end_quietly(self):
+        # a second signal while the first one stops main, and (with the output buffered, as
+        # without PYTHONUNBUFFERED) a signal after the reader went: no traceback, no
+        # "Exception ignored"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        cmd = [sys.executable, SCRIPT, "-i", self.data, "--sample-only", "-o", self.ckpt,
+               "--num-samples", "100000"]
+        for attempt in range(3):
+            with self.subTest(attempt=attempt):
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                self.assertTrue(proc.stdout.readline().startswith(b"data: "))
+                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
+                out, err = proc.communicate(timeout=300)
+                self.assertEqual((proc.returncode, err), (143, b""))
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        env=env)
+                time.sleep(1 + 0.2 * attempt)  # it loads, then samples into its buffer
+                proc.stdout.close()
+                proc.send_signal(signal.SIGINT)
+                with proc.stderr:
+                    err = proc.stderr.read()
+                self.assertIn(proc.wait(timeout=300), (130, 141))
+                self.assertEqual(err, b"")
+
     def test_a_stop_at_a_validation_step_resumes_to_the_same_checkpoint(self):
         # a SIGTERM during step 4 skips that step's validation; the val loss after training
         # takes its place, so the history too is that of an uninterrupted run
