@@ -1118,9 +1118,9 @@ def next_docs(train_docs, state, batch_size, orders):
     n, docs = len(train_docs), []
     for k in range(state["position"], state["position"] + batch_size):
         p = k // n if state["shuffle"] else 0  # the pass that position k falls in
-        if p and p not in orders:  # 4 bytes a document: millions of them fit
+        if p and p not in orders:  # (the first pass reads train_docs in place)
             orders.clear()
-            orders[p] = array.array("i", range(n))
+            orders[p] = array.array("i", range(n))  # 4 bytes a document: millions fit
             random.Random(f"{state['seed']} {p}").shuffle(orders[p])
         docs.append(train_docs[orders[p][k % n] if p else k % n])
     return docs
